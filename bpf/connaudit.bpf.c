@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * connaudit.bpf.c - count open inbound TCP sessions per (netns, local port,
+ * remote address), and per configured remote prefix.
+ *
+ * A session is admitted once, when a passively opened socket becomes
+ * ESTABLISHED (tp_btf, or sock_ops when scoped to one cgroup), or by the
+ * seeding iterator for sockets that existed before load. Admission stores
+ * the key in socket-local storage (ca_marks); departure, when the socket
+ * leaves ESTABLISHED/CLOSE_WAIT, decrements exactly what the mark says and
+ * deletes the mark. Marks make every hook idempotent: two programs attached
+ * at once (during `load --replace`) or a socket seen by both the iterator and
+ * the tracepoint are counted once.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#include "connaudit_abi.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "struct ca_count is updated as one word with count in the low half"
+#endif
+
+#define AF_INET		2
+#define AF_INET6	10
+#define EEXIST		17
+#define E2BIG		7
+#define EBUSY		16
+
+/* Tries before an increment gives up (and says so in ca_health): only a
+ * concurrent delete of the same entry makes a try fail. */
+#define INC_TRIES	8
+/* Deepest cgroup nesting followed when seeding in cgroup-scoped mode. */
+#define CGROUP_DEPTH	32
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the loader between open and load; the verifier prunes by it. */
+const volatile struct ca_config cfg;
+
+/* Seeding runs the iterator twice: pass 1 records listening ports, pass 2
+ * counts the established sockets on them. Set by the loader. */
+int seed_pass;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ca_key);
+	__type(value, struct ca_count);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ca_peers SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ca_key);
+	__type(value, struct ca_count);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ca_prefixes SEC(".maps");
+
+/* No BPF_F_CLONE: a listener's mark must not be copied to its children. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ca_mark);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ca_marks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CA_STAT_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ca_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct ca_health);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ca_health SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ca_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ca_config SEC(".maps");
+
+/* Seeding scratch: (netns, port) pairs that have a LISTEN socket. */
+struct listen_key {
+	__u32 netns;
+	__u32 port;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct listen_key);
+	__type(value, __u8);
+} ca_listen SEC(".maps");
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&ca_stats, &idx);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+static __always_inline struct ca_health *health(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&ca_health, &zero);
+}
+
+static __always_inline void *counter_map(bool aggregate)
+{
+	return aggregate ? (void *)&ca_prefixes : (void *)&ca_peers;
+}
+
+/*
+ * Counters are created on first use and deleted when they return to zero,
+ * so the maps hold only live keys. Two races need care:
+ *
+ * 1. Delete vs increment of the same key. The decrement that takes a count
+ *    to 0 claims the entry by a compare-and-swap 0 -> CA_COUNT_DEAD, and
+ *    only the claimer deletes it. An increment never adds to a DEAD entry
+ *    (it retries), and its BPF_NOEXIST insert fails while the dead entry is
+ *    still there, so the delete can only ever remove the dead entry, never a
+ *    fresh one. If the claim fails, an increment won: nothing is deleted.
+ *
+ * 2. Recycled elements. Hash maps reuse a deleted element at once, so a
+ *    pointer from an earlier lookup may by now hold another key. Every
+ *    increment is a 64-bit compare-and-swap over (tag, count) and each insert
+ *    draws a fresh random tag, so an increment through a stale pointer fails
+ *    and retries. A decrement never meets a recycled element: the session
+ *    being uncounted keeps its entry's count at 1 or more until then.
+ *
+ * An increment that still fails after INC_TRIES (a deleter stalled between
+ * its claim and its delete) is reported, not lost silently.
+ */
+static __noinline int counter_inc(const struct ca_key *key, bool aggregate)
+{
+	void *map = counter_map(aggregate);
+
+	for (int i = 0; i < INC_TRIES; i++) {
+		__u64 *word = bpf_map_lookup_elem(map, key);
+
+		if (word) {
+			__u64 old = *(volatile __u64 *)word;
+
+			if ((__u32)old == CA_COUNT_DEAD)
+				continue;
+			if (__sync_val_compare_and_swap(word, old, old + 1) == old)
+				return 0;
+			continue;
+		}
+
+		struct ca_count fresh = { .count = 1, .tag = bpf_get_prandom_u32() };
+		long err = bpf_map_update_elem(map, key, &fresh, BPF_NOEXIST);
+
+		if (err != -EEXIST)
+			return err;
+	}
+	return -EBUSY;
+}
+
+static __noinline int counter_dec(const struct ca_key *key, bool aggregate)
+{
+	void *map = counter_map(aggregate);
+	__u64 *word = bpf_map_lookup_elem(map, key);
+
+	if (!word)
+		return -1;
+	if ((__u32)__sync_fetch_and_add(word, -1) != 1)
+		return 0;
+	/* This decrement reached zero: delete unless an increment came first. */
+	__u64 zero = *(volatile __u64 *)word;
+
+	if ((__u32)zero == 0 &&
+	    __sync_val_compare_and_swap(word, zero, zero | CA_COUNT_DEAD) == zero)
+		bpf_map_delete_elem(map, key);
+	return 0;
+}
+
+/* Zero the bits of key->addr past len; addr is 4-byte aligned in ca_key. */
+static __always_inline void mask_addr(struct ca_key *key, __u32 len)
+{
+	__u32 *w = (__u32 *)key->addr;
+
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		__u32 keep = len > 32 * i ? len - 32 * i : 0;
+
+		if (keep == 0)
+			w[i] = 0;
+		else if (keep < 32)
+			w[i] &= bpf_htonl(~0u << (32 - keep));
+	}
+	key->prefixlen = len;
+}
+
+/* The exact key of a full TCP socket; false for families we do not count. */
+static __always_inline bool key_of(struct sock *sk, struct ca_key *key)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u32 *w = (__u32 *)key->addr;
+
+	__builtin_memset(key, 0, sizeof(*key));
+	key->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	key->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+
+	if (family == AF_INET) {
+		key->family = CA_AF_INET;
+		key->prefixlen = 32;
+		w[0] = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		return true;
+	}
+	if (family != AF_INET6)
+		return false;
+
+	struct in6_addr a = BPF_CORE_READ(sk, __sk_common.skc_v6_daddr);
+
+	/* ::ffff:a.b.c.d from a dual-stack listener is an IPv4 peer. */
+	if (a.in6_u.u6_addr32[0] == 0 && a.in6_u.u6_addr32[1] == 0 &&
+	    a.in6_u.u6_addr32[2] == bpf_htonl(0xffff)) {
+		key->family = CA_AF_INET;
+		key->prefixlen = 32;
+		w[0] = a.in6_u.u6_addr32[3];
+		return true;
+	}
+	key->family = CA_AF_INET6;
+	key->prefixlen = 128;
+	__builtin_memcpy(key->addr, &a, sizeof(key->addr));
+	return true;
+}
+
+static __always_inline void note_failure(int err, bool aggregate)
+{
+	struct ca_health *h = health();
+
+	if (!h)
+		return;
+	if (err == -EBUSY)
+		__sync_fetch_and_add(&h->contention, 1);
+	else if (aggregate)
+		__sync_fetch_and_add(&h->prefixes_full, 1);
+	else
+		__sync_fetch_and_add(&h->peers_full, 1);
+}
+
+/* Bits of m->counted and the entry each stands for. */
+static __always_inline bool entry_key(const struct ca_mark *m, int bit,
+				      struct ca_key *k, bool *aggregate)
+{
+	bool v4 = m->key.family == CA_AF_INET;
+	__u32 nr = v4 ? cfg.nr_v4 : cfg.nr_v6;
+
+	*k = m->key;
+	*aggregate = bit != 0;
+	if (bit == 0)			/* CA_COUNTED_PEER: the exact key */
+		return true;
+	if (bit == 1) {			/* CA_COUNTED_TOTAL: per-port total */
+		k->family = CA_AF_ALL;
+		mask_addr(k, 0);
+		return true;
+	}
+	if (bit - 2 >= nr)
+		return false;
+	mask_addr(k, v4 ? cfg.v4[(bit - 2) & (CA_MAX_PREFIXES - 1)]
+			: cfg.v6[(bit - 2) & (CA_MAX_PREFIXES - 1)]);
+	return true;
+}
+
+/* Count the session described by m->key in every entry it belongs to. */
+static __noinline void admit(struct ca_mark *m, __u32 how)
+{
+	struct ca_health *h;
+	struct ca_key k;
+	bool aggregate;
+
+	m->counted = 0;
+	for (int bit = 0; bit < 2 + CA_MAX_PREFIXES; bit++) {
+		if (!entry_key(m, bit, &k, &aggregate))
+			break;
+		int err = counter_inc(&k, aggregate);
+
+		if (err)
+			note_failure(err, aggregate);
+		else
+			m->counted |= 1u << bit;
+	}
+	m->flags = CA_MARK_ADMITTED;
+	if (m->counted != (1u << (2 + (m->key.family == CA_AF_INET ? cfg.nr_v4 : cfg.nr_v6))) - 1) {
+		m->flags |= CA_MARK_INCOMPLETE;
+		h = health();
+		if (h)
+			__sync_fetch_and_add(&h->incomplete, 1);
+	}
+	stat_inc(how);
+}
+
+/* Uncount what admit() counted for this mark. */
+static __noinline void depart(struct ca_mark *m)
+{
+	struct ca_health *h = health();
+	struct ca_key k;
+	bool aggregate;
+
+	for (int bit = 0; bit < 2 + CA_MAX_PREFIXES; bit++) {
+		if (!(m->counted & (1u << bit)) || !entry_key(m, bit, &k, &aggregate))
+			continue;
+		if (counter_dec(&k, aggregate) && h)
+			__sync_fetch_and_add(&h->underflow, 1);
+	}
+	if ((m->flags & CA_MARK_INCOMPLETE) && h)
+		__sync_fetch_and_add(&h->incomplete, -1);
+	stat_inc(CA_STAT_DEPARTED);
+}
+
+/* Mark and count a socket unless it is counted already. */
+static __always_inline void admit_sock(struct sock *sk, __u32 how)
+{
+	struct ca_mark *m;
+	struct ca_key key;
+
+	if (!key_of(sk, &key))
+		return;
+	m = bpf_sk_storage_get(&ca_marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!m) {
+		struct ca_health *h = health();
+
+		if (h)
+			__sync_fetch_and_add(&h->storage_fail, 1);
+		return;
+	}
+	if (m->flags & CA_MARK_ADMITTED)
+		return;
+	m->key = key;
+	admit(m, how);
+}
+
+static __always_inline bool counted_state(int state)
+{
+	return state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_set_state, struct sock *sk, int oldstate, int newstate)
+{
+	struct ca_mark *m;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	stat_inc(CA_STAT_EVENTS);
+
+	if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
+		if (!(cfg.flags & CA_CFG_CGROUP)) {
+			admit_sock(sk, CA_STAT_ADMITTED);
+			return 0;
+		}
+		/* Scoped mode: only a TFO child that sock_ops saw is pending. */
+		m = bpf_sk_storage_get(&ca_marks, sk, 0, 0);
+		if (m && (m->flags & CA_MARK_PENDING) && !(m->flags & CA_MARK_ADMITTED))
+			admit(m, CA_STAT_ADMITTED);
+		return 0;
+	}
+
+	if (!counted_state(oldstate) || counted_state(newstate))
+		return 0;
+	m = bpf_sk_storage_get(&ca_marks, sk, 0, 0);
+	if (!m)
+		return 0;
+	if (m->flags & CA_MARK_ADMITTED)
+		depart(m);
+	/* Deleted, not cleared: a socket reused after connect(AF_UNSPEC) starts afresh. */
+	bpf_sk_storage_delete(&ca_marks, sk);
+	return 0;
+}
+
+/* Cgroup-scoped admission: the program is attached to one cgroup only. */
+SEC("sockops")
+int on_sockops(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *bsk;
+	struct tcp_sock *tp;
+	struct ca_mark *m;
+	struct ca_key key;
+
+	if (skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		return 1;
+	stat_inc(CA_STAT_SOCKOPS);
+	bsk = skops->sk;
+	if (!bsk)
+		return 1;
+	tp = bpf_skc_to_tcp_sock(bsk);
+	if (!tp)
+		return 1;
+	if (skops->state == TCP_ESTABLISHED) {
+		admit_sock((struct sock *)tp, CA_STAT_ADMITTED);
+		return 1;
+	}
+	/* A TFO child is still SYN_RECV here: the tracepoint counts it when it
+	 * becomes ESTABLISHED, as ss would. */
+	if (!key_of((struct sock *)tp, &key))
+		return 1;
+	m = bpf_sk_storage_get(&ca_marks, tp, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (m && !(m->flags & CA_MARK_ADMITTED)) {
+		m->key = key;
+		m->flags = CA_MARK_PENDING;
+	}
+	return 1;
+}
+
+/* True when the socket's cgroup is the audited one or below it. */
+static __always_inline bool in_audited_cgroup(struct sock *sk)
+{
+	struct cgroup *cg = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
+
+	for (int i = 0; i < CGROUP_DEPTH && cg; i++) {
+		if (BPF_CORE_READ(cg, kn, id) == cfg.cgroup_id)
+			return true;
+		cg = (struct cgroup *)BPF_CORE_READ(cg, self.parent);
+	}
+	return false;
+}
+
+/* Seeding: count the sessions that were established before load, in the
+ * network namespace of the process that reads the iterator. The iterator
+ * holds each socket's lock, so it cannot race with that socket's events. */
+SEC("iter/tcp")
+int seed(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct listen_key lk = {};
+	struct tcp_sock *tp;
+	struct sock *sk;
+	__u8 one = 1;
+	int state;
+
+	if (!skc)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;	/* timewait and request sockets */
+	sk = (struct sock *)tp;
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	lk.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	lk.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+
+	if (seed_pass == 1) {
+		if (state == TCP_LISTEN)
+			bpf_map_update_elem(&ca_listen, &lk, &one, BPF_ANY);
+		return 0;
+	}
+	if (!counted_state(state))
+		return 0;
+	/* Inbound if a listener holds the local port (see README: seeding). */
+	if (!bpf_map_lookup_elem(&ca_listen, &lk))
+		return 0;
+	if ((cfg.flags & CA_CFG_CGROUP) && !in_audited_cgroup(sk))
+		return 0;
+	admit_sock(sk, CA_STAT_SEEDED);
+	return 0;
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * connaudit_abi.h - the layout of connaudit's pinned BPF maps.
+ *
+ * This header is the single source of truth shared by the BPF programs
+ * (bpf/connaudit.bpf.c) and every user-space reader. Fixed-width types only;
+ * changing any struct here means bumping CA_ABI_VERSION, because readers
+ * check it (and the key/value sizes) before trusting a pinned map.
+ */
+#ifndef CONNAUDIT_ABI_H
+#define CONNAUDIT_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define CA_ABI_MAGIC	0x43414231u	/* "CAB1" */
+#define CA_ABI_VERSION	1u
+
+/* Address families as stored in keys (Linux values, spelled out for BPF). */
+#define CA_AF_ALL	0	/* per-port total over both families */
+#define CA_AF_INET	2
+#define CA_AF_INET6	10
+
+/* Pinned object names, relative to the pin dir (default /sys/fs/bpf/connaudit). */
+#define CA_PIN_PEERS	"ca_peers"	/* exact counts per remote address */
+#define CA_PIN_PREFIXES	"ca_prefixes"	/* aggregates per configured prefix + per-port totals */
+#define CA_PIN_MARKS	"ca_marks"	/* sk_storage: which key each counted socket holds */
+#define CA_PIN_STATS	"ca_stats"	/* per-CPU event counters */
+#define CA_PIN_HEALTH	"ca_health"	/* anything that makes a count incomplete */
+#define CA_PIN_CONFIG	"ca_config"	/* how the auditor was loaded */
+#define CA_PIN_LINK_STATE	"link_set_state"	/* tp_btf/inet_sock_set_state */
+#define CA_PIN_LINK_SOCKOPS	"link_sockops"		/* sock_ops, cgroup-scoped mode only */
+
+/*
+ * Key of ca_peers (prefixlen 32 or 128) and ca_prefixes (a configured
+ * prefixlen, or family CA_AF_ALL with prefixlen 0 for the per-port total).
+ * IPv4-mapped IPv6 peers are stored as CA_AF_INET.
+ */
+struct ca_key {
+	__u32 netns;		/* inode number of the socket's network namespace */
+	__u16 port;		/* local port, host byte order */
+	__u8 family;		/* CA_AF_INET, CA_AF_INET6 or CA_AF_ALL */
+	__u8 prefixlen;		/* bits of addr that are significant */
+	__u8 addr[16];		/* remote address masked to prefixlen, network order;
+				 * IPv4 uses addr[0..3], the rest is zero */
+};
+
+/*
+ * Value of ca_peers and ca_prefixes. `count` is the number of open inbound
+ * sessions; CA_COUNT_DEAD marks an entry that reached zero and is being
+ * deleted (it reads as 0). `tag` is random per insert, so that an update
+ * made through a stale pointer to a recycled element fails its
+ * compare-and-swap (see counter_inc() in bpf/connaudit.bpf.c). Updates treat
+ * the struct as one 64-bit word: count is the low half on little-endian.
+ */
+struct ca_count {
+	__u32 count;
+	__u32 tag;
+};
+#define CA_COUNT_DEAD	0xffffffffu
+
+/* Most prefix lengths that can be aggregated in the kernel, per family. */
+#define CA_MAX_PREFIXES	8
+
+/* Bits of ca_mark.counted: which entries include this socket. */
+#define CA_COUNTED_PEER		(1u << 0)
+#define CA_COUNTED_TOTAL	(1u << 1)
+#define CA_COUNTED_PREFIX(i)	(1u << (2 + (i)))	/* i indexes ca_config.v4/v6 */
+
+/* ca_mark.flags */
+#define CA_MARK_PENDING		(1u << 0)	/* TFO child seen by sock_ops before ESTABLISHED */
+#define CA_MARK_INCOMPLETE	(1u << 1)	/* some entry could not be incremented */
+#define CA_MARK_ADMITTED	(1u << 2)	/* counted (in every entry of `counted`) */
+
+/* Value of ca_marks (socket-local storage). */
+struct ca_mark {
+	struct ca_key key;	/* exact key the socket was counted under */
+	__u32 counted;		/* CA_COUNTED_* bits */
+	__u32 flags;		/* CA_MARK_* bits */
+};
+
+/* ca_stats: BPF_MAP_TYPE_PERCPU_ARRAY of __u64, indexed by this enum. */
+enum ca_stat {
+	CA_STAT_EVENTS,		/* inet_sock_set_state events examined */
+	CA_STAT_ADMITTED,	/* sessions counted at ESTABLISHED */
+	CA_STAT_DEPARTED,	/* sessions uncounted when leaving ESTABLISHED/CLOSE_WAIT */
+	CA_STAT_SEEDED,		/* sessions counted by the iterator at load */
+	CA_STAT_SOCKOPS,	/* sock_ops callbacks examined (cgroup mode) */
+	CA_STAT_NR,
+};
+
+/*
+ * ca_health: a one-element BPF_F_MMAPABLE array, so a reader can check on
+ * every query, for the price of a memory read, whether counts are exact.
+ */
+struct ca_health {
+	__s64 incomplete;	/* gauge: live sessions missing from some entry */
+	__u64 peers_full;	/* inserts into ca_peers refused (map full) */
+	__u64 prefixes_full;	/* inserts into ca_prefixes refused (map full) */
+	__u64 contention;	/* inserts abandoned after too many retries */
+	__u64 storage_fail;	/* sessions not counted: no socket storage (sticky) */
+	__u64 underflow;	/* decrements that found no entry (sticky) */
+	__u64 retired;		/* set by unload: nothing updates these maps any more */
+};
+
+/* Config flags. */
+#define CA_CFG_CGROUP	(1u << 0)	/* admission by sock_ops on one cgroup */
+
+/* ca_config: a one-element array, written once by the loader. */
+struct ca_config {
+	__u32 magic;		/* CA_ABI_MAGIC */
+	__u32 abi_version;	/* CA_ABI_VERSION */
+	__u32 flags;		/* CA_CFG_* */
+	__u8 nr_v4;		/* entries used in v4[] */
+	__u8 nr_v6;		/* entries used in v6[] */
+	__u8 v4[CA_MAX_PREFIXES];	/* aggregated IPv4 prefix lengths */
+	__u8 v6[CA_MAX_PREFIXES];	/* aggregated IPv6 prefix lengths */
+	__u8 pad[2];
+	__u64 cgroup_id;	/* CA_CFG_CGROUP: id (inode) of the audited cgroup */
+	__u32 max_peers;	/* max_entries of ca_peers */
+	__u32 max_prefixes;	/* max_entries of ca_prefixes */
+	__u64 loaded_at;	/* CLOCK_REALTIME seconds of the first load */
+};
+
+#endif /* CONNAUDIT_ABI_H */

@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * handle.c - a read-only view of a loaded auditor's pinned maps, and the
+ * store the counting core reads through.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "errors.h"
+#include "store.h"
+#include "sysfs.h"
+
+/* Entries fetched per batched lookup when scanning. */
+#define SCAN_BATCH	256
+
+struct pinned_map {
+	const char *name;
+	__u32 type, key_size, value_size;
+	int fd;
+	__u32 id;
+};
+
+enum { M_PEERS, M_PREFIXES, M_STATS, M_HEALTH, M_CONFIG, M_NR };
+
+struct ca_handle {
+	struct ca_store store;		/* first: the core gets &h->store */
+	struct pinned_map maps[M_NR];
+	const struct ca_health *health;	/* mmapped ca_health */
+	uint32_t netns_self, netns;
+	char pin_dir[PATH_MAX];
+	/* scan buffers, allocated at open so that queries do not allocate */
+	struct ca_key keys[SCAN_BATCH];
+	struct ca_count values[SCAN_BATCH];
+};
+
+static const struct pinned_map expected[M_NR] = {
+	[M_PEERS] = { CA_PIN_PEERS, BPF_MAP_TYPE_HASH, sizeof(struct ca_key),
+		      sizeof(struct ca_count), -1, 0 },
+	[M_PREFIXES] = { CA_PIN_PREFIXES, BPF_MAP_TYPE_HASH, sizeof(struct ca_key),
+			 sizeof(struct ca_count), -1, 0 },
+	[M_STATS] = { CA_PIN_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32),
+		      sizeof(__u64), -1, 0 },
+	[M_HEALTH] = { CA_PIN_HEALTH, BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+		       sizeof(struct ca_health), -1, 0 },
+	[M_CONFIG] = { CA_PIN_CONFIG, BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+		       sizeof(struct ca_config), -1, 0 },
+};
+
+static int open_error(const char *pin_dir, const char *path, int rc, struct ca_error *err)
+{
+	if (rc == -ENOENT) {
+		rc = ca_check_bpffs(pin_dir, err);
+		if (rc)
+			return rc;
+		return ca_errf(err, -ENOENT, "connaudit is not loaded at %s (%s is missing); "
+			       "run `connaudit load` as root", pin_dir, path);
+	}
+	if (rc == -EACCES || rc == -EPERM)
+		return ca_errf(err, rc, "permission denied opening %s: run as root or as a "
+			       "member of the group given to `connaudit load --group` (kernels "
+			       "before 5.19 with kernel.unprivileged_bpf_disabled set refuse "
+			       "every unprivileged reader)", path);
+	return ca_errf(err, rc, "cannot open %s: %s", path, strerror(-rc));
+}
+
+/* Open one pinned map read-only and check it is the map we expect. */
+static int open_map(struct ca_handle *h, struct pinned_map *m, struct ca_error *err)
+{
+	LIBBPF_OPTS(bpf_obj_get_opts, opts, .file_flags = BPF_F_RDONLY);
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	char path[PATH_MAX];
+
+	if (ca_pin_path(path, sizeof(path), h->pin_dir, m->name))
+		return ca_errf(err, -ENAMETOOLONG, "pin dir path is too long");
+	m->fd = bpf_obj_get_opts(path, &opts);
+	if (m->fd < 0)
+		return open_error(h->pin_dir, path, -errno, err);
+	if (bpf_obj_get_info_by_fd(m->fd, &info, &len))
+		return ca_errf(err, -errno, "cannot inspect %s: %s", path, strerror(errno));
+	if (info.type != m->type || info.key_size != m->key_size ||
+	    info.value_size != m->value_size)
+		return ca_errf(err, -EPROTO, "%s is not the map this connaudit expects (type "
+			       "%u key %u value %u, want %u/%u/%u): loaded by another version? "
+			       "unload and load again", path, info.type, info.key_size,
+			       info.value_size, m->type, m->key_size, m->value_size);
+	m->id = info.id;
+	return 0;
+}
+
+static int read_config(struct ca_handle *h, struct ca_error *err)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(h->maps[M_CONFIG].fd, &zero, &h->store.cfg))
+		return ca_errf(err, -errno, "cannot read %s/%s: %s", h->pin_dir, CA_PIN_CONFIG,
+			       strerror(errno));
+	if (h->store.cfg.magic != CA_ABI_MAGIC || h->store.cfg.abi_version != CA_ABI_VERSION)
+		return ca_errf(err, -EPROTO, "%s was loaded by a connaudit with another map "
+			       "layout (version %u, this is %u): unload and load again",
+			       h->pin_dir, h->store.cfg.abi_version, CA_ABI_VERSION);
+	return 0;
+}
+
+/*
+ * Map ca_health when this process may open it read-write: a read-only bpf
+ * fd cannot be mmapped (mmap drops VM_SHARED for files not open for write,
+ * and BPF refuses private mappings). The mapping itself is PROT_READ.
+ * Readers without write access read it with a lookup on every query.
+ */
+static void map_health(struct ca_handle *h)
+{
+	char path[PATH_MAX];
+	void *p;
+	int fd;
+
+	if (ca_pin_path(path, sizeof(path), h->pin_dir, CA_PIN_HEALTH))
+		return;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return;
+	p = mmap(NULL, sizeof(struct ca_health), PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p != MAP_FAILED)
+		h->health = p;
+}
+
+static int store_lookup(struct ca_store *s, bool aggregate, const struct ca_key *key,
+			uint64_t *count, struct ca_error *err)
+{
+	struct ca_handle *h = (struct ca_handle *)s;
+	struct ca_count v;
+
+	if (bpf_map_lookup_elem(h->maps[aggregate ? M_PREFIXES : M_PEERS].fd, key, &v)) {
+		if (errno != ENOENT)
+			return ca_errf(err, -errno, "map lookup failed: %s", strerror(errno));
+		v.count = 0;
+	}
+	*count = v.count == CA_COUNT_DEAD ? 0 : v.count;
+	return 0;
+}
+
+static int store_scan(struct ca_store *s, bool aggregate, ca_entry_fn fn, void *arg,
+		      struct ca_error *err)
+{
+	struct ca_handle *h = (struct ca_handle *)s;
+	int fd = h->maps[aggregate ? M_PREFIXES : M_PEERS].fd;
+	struct ca_key batch_in, batch_out;
+	bool first = true;
+
+	for (;;) {
+		__u32 n = SCAN_BATCH;
+		int rc = bpf_map_lookup_batch(fd, first ? NULL : &batch_in, &batch_out,
+					      h->keys, h->values, &n, NULL);
+
+		if (rc && rc != -ENOENT)
+			return ca_errf(err, rc, "batched map lookup failed: %s%s", strerror(-rc),
+				       rc == -EINVAL ? " (needs kernel 5.6 or later)" : "");
+		for (__u32 i = 0; i < n; i++) {
+			uint32_t c = h->values[i].count;
+			int stop;
+
+			if (c == 0 || c == CA_COUNT_DEAD)
+				continue;
+			stop = fn(&h->keys[i], c, arg);
+			if (stop)
+				return stop;
+		}
+		if (rc == -ENOENT)
+			return 0;
+		batch_in = batch_out;
+		first = false;
+	}
+}
+
+static int store_health(struct ca_store *s, struct ca_error *err)
+{
+	struct ca_handle *h = (struct ca_handle *)s;
+	struct ca_health copy;
+	const struct ca_health *hv = h->health;
+
+	if (!hv) {
+		int rc = ca_read_health(h, &copy, err);
+
+		if (rc)
+			return rc;
+		hv = &copy;
+	}
+	if (__atomic_load_n(&hv->retired, __ATOMIC_ACQUIRE))
+		return ca_errf(err, -ESTALE, "the auditor was unloaded or reloaded since this "
+			       "handle was opened: reopen it");
+	if (__atomic_load_n(&hv->incomplete, __ATOMIC_RELAXED) > 0 || hv->storage_fail ||
+	    hv->underflow)
+		return CA_INCOMPLETE;
+	return 0;
+}
+
+int ca_open(struct ca_handle **out, const char *pin_dir, struct ca_error *err)
+{
+	struct ca_handle *h = calloc(1, sizeof(*h));
+	int rc = 0;
+
+	*out = NULL;
+	if (!h)
+		return ca_errf(err, -ENOMEM, "out of memory");
+	memcpy(h->maps, expected, sizeof(expected));
+	snprintf(h->pin_dir, sizeof(h->pin_dir), "%s", ca_resolve_pin_dir(pin_dir));
+	h->store.lookup = store_lookup;
+	h->store.scan = store_scan;
+	h->store.health = store_health;
+	h->netns_self = h->netns = ca_netns_self();
+	for (int i = 0; i < M_NR && !rc; i++)
+		rc = open_map(h, &h->maps[i], err);
+	if (!rc)
+		rc = read_config(h, err);
+	if (!rc)
+		map_health(h);
+	if (rc) {
+		ca_close(h);
+		return rc;
+	}
+	*out = h;
+	return 0;
+}
+
+void ca_close(struct ca_handle *h)
+{
+	if (!h)
+		return;
+	for (int i = 0; i < M_NR; i++)
+		if (h->maps[i].fd >= 0)
+			close(h->maps[i].fd);
+	if (h->health)
+		munmap((void *)h->health, sizeof(struct ca_health));
+	free(h);
+}
+
+const char *ca_pin_dir(const struct ca_handle *h)
+{
+	return h->pin_dir;
+}
+
+void ca_set_netns(struct ca_handle *h, uint32_t netns_inode)
+{
+	h->netns = netns_inode ? netns_inode : h->netns_self;
+}
+
+uint32_t ca_netns_self(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/net", &st) == 0 ? (uint32_t)st.st_ino : 0;
+}
+
+const struct ca_config *ca_loaded_config(const struct ca_handle *h)
+{
+	return &h->store.cfg;
+}
+
+bool ca_handle_stale(const struct ca_handle *h)
+{
+	char path[PATH_MAX];
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	bool stale = true;
+	int fd;
+
+	if (store_health((struct ca_store *)h, NULL) == -ESTALE)
+		return true;
+	fd = ca_pin_path(path, sizeof(path), h->pin_dir, CA_PIN_PEERS) ? -1 : bpf_obj_get(path);
+	if (fd < 0)
+		return true;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+		stale = info.id != h->maps[M_PEERS].id;
+	close(fd);
+	return stale;
+}
+
+int ca_count(struct ca_handle *h, const struct ca_cidr *cidr, const struct ca_service *svc,
+	     const struct ca_addr *peer, uint64_t *count, struct ca_error *err)
+{
+	return ca_count_core(&h->store, h->netns, cidr, svc, peer, count, err);
+}
+
+int ca_count_str(struct ca_handle *h, const struct ca_services *services, const char *cidr,
+		 const char *service, const char *peer, uint64_t *count, struct ca_error *err)
+{
+	const struct ca_service *svc;
+	struct ca_cidr c;
+	struct ca_addr a;
+	int rc;
+
+	rc = ca_cidr_parse(cidr, &c, err);
+	if (rc)
+		return rc;
+	svc = ca_services_find(services, service, err);
+	if (!svc)
+		return -EINVAL;
+	if (peer) {
+		rc = ca_addr_parse(peer, &a, err);
+		if (rc)
+			return rc;
+	}
+	return ca_count(h, &c, svc, peer ? &a : NULL, count, err);
+}
+
+int ca_read_health(struct ca_handle *h, struct ca_health *out, struct ca_error *err)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(h->maps[M_HEALTH].fd, &zero, out))
+		return ca_errf(err, -errno, "cannot read %s: %s", CA_PIN_HEALTH, strerror(errno));
+	return 0;
+}
+
+int ca_read_stats(struct ca_handle *h, uint64_t out[CA_STAT_NR], struct ca_error *err)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *percpu;
+
+	if (ncpu <= 0)
+		return ca_errf(err, ncpu ? ncpu : -EINVAL, "cannot count the possible CPUs");
+	percpu = calloc((size_t)ncpu, sizeof(*percpu));
+	if (!percpu)
+		return ca_errf(err, -ENOMEM, "out of memory");
+	for (__u32 i = 0; i < CA_STAT_NR; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(h->maps[M_STATS].fd, &i, percpu)) {
+			int rc = -errno;
+
+			free(percpu);
+			return ca_errf(err, rc, "cannot read %s: %s", CA_PIN_STATS, strerror(-rc));
+		}
+		for (int c = 0; c < ncpu; c++)
+			out[i] += percpu[c];
+	}
+	free(percpu);
+	return 0;
+}
+
+int ca_foreach(struct ca_handle *h, bool prefixes,
+	       int (*fn)(const struct ca_key *key, uint64_t count, void *arg),
+	       void *arg, struct ca_error *err)
+{
+	return store_scan(&h->store, prefixes, fn, arg, err);
+}

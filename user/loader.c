@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * loader.c - load, replace and unload the auditor.
+ *
+ * A fresh load builds everything in a staging dir next to the pin dir and
+ * renames it into place as its last step, so that a loader killed at any
+ * point leaves either a complete auditor or no pin dir at all (a dead
+ * loader's staging dir is removed by the next load or unload).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "errors.h"
+#include "connaudit.skel.h"
+#include "seed.h"
+#include "sysfs.h"
+
+#define DEFAULT_MAX_PEERS	65536
+#define DEFAULT_MAX_PREFIXES	65536
+#define STAGING_INFIX		"-staging-"  /* bpffs forbids dots in names */
+/* tp_btf + sk_storage from tracing (5.11) + BPF compare-and-swap (5.12). */
+#define MIN_KERNEL_MAJOR	5
+#define MIN_KERNEL_MINOR	12
+
+static const uint8_t default_v4[] = { 24, 16 };
+static const uint8_t default_v6[] = { 64, 48 };
+
+/* The tail of libbpf's warnings during a load: the verifier's last words. */
+static char libbpf_tail[200];
+
+static int keep_libbpf_tail(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[512];
+	int n;
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	if (getenv("CONNAUDIT_DEBUG"))
+		return vfprintf(stderr, fmt, ap);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n >= (int)sizeof(line))
+		n = sizeof(line) - 1;
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
+		line[--n] = '\0';
+	if (n > 0) {	/* the end of a long line says the most */
+		size_t keep = (size_t)n < sizeof(libbpf_tail) ? (size_t)n : sizeof(libbpf_tail) - 1;
+
+		memcpy(libbpf_tail, line + n - keep, keep);
+		libbpf_tail[keep] = '\0';
+	}
+	return 0;
+}
+
+static void progress(const struct ca_load_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->quiet)
+		return;
+	va_start(ap, fmt);
+	fputs("connaudit: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static int check_kernel(struct ca_error *err)
+{
+	struct utsname u;
+	int major = 0, minor = 0;
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+		return ca_errf(err, -EOPNOTSUPP, "this kernel has no BTF (/sys/kernel/btf/vmlinux "
+			       "is missing): connaudit needs CONFIG_DEBUG_INFO_BTF=y");
+	if (uname(&u) == 0 && sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+	    (major < MIN_KERNEL_MAJOR || (major == MIN_KERNEL_MAJOR && minor < MIN_KERNEL_MINOR)))
+		return ca_errf(err, -EOPNOTSUPP, "kernel %s is too old: connaudit needs %d.%d or "
+			       "later (BPF compare-and-swap, socket storage from tracing programs)",
+			       u.release, MIN_KERNEL_MAJOR, MIN_KERNEL_MINOR);
+	return 0;
+}
+
+static int permission_error(struct ca_error *err, int rc, const char *what)
+{
+	return ca_errf(err, rc, "%s: %s%s", what, strerror(-rc),
+		       rc == -EPERM || rc == -EACCES ? " (run as root: loading needs CAP_BPF, "
+		       "CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN)" : "");
+}
+
+/* Serialise loads and unloads under one parent dir; the lock dies with us. */
+static int lock_parent(const char *pin_dir, struct ca_error *err)
+{
+	char buf[PATH_MAX];
+	int fd;
+
+	snprintf(buf, sizeof(buf), "%s", pin_dir);
+	fd = open(dirname(buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return ca_errf(err, -errno, "cannot open %s: %s", buf, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+		close(fd);
+		return ca_errf(err, rc, rc == -EBUSY ? "another connaudit load or unload is "
+			       "running on %s; wait for it to finish" : "cannot lock %s: %s",
+			       buf, strerror(-rc));
+	}
+	return fd;
+}
+
+/* Tell readers that still hold these maps open that nothing updates them
+ * any more (they check ca_health on every query). */
+static void retire_maps(const char *dir)
+{
+	char path[PATH_MAX];
+	struct ca_health *h;
+	int fd;
+
+	ca_pin_path(path, sizeof(path), dir, CA_PIN_HEALTH);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return;
+	h = mmap(NULL, sizeof(*h), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (h != MAP_FAILED) {
+		__atomic_store_n(&h->retired, 1, __ATOMIC_RELEASE);
+		munmap(h, sizeof(*h));
+	}
+	close(fd);
+}
+
+/* Remove every pin in dir, links first so that counting stops before the
+ * maps are retired and go, then dir itself. Returns 0 or -errno. */
+static int remove_pin_dir(const char *dir)
+{
+	static const char *const links[] = { CA_PIN_LINK_STATE, CA_PIN_LINK_SOCKOPS };
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		ca_pin_path(path, sizeof(path), dir, links[i]);
+		unlink(path);
+	}
+	retire_maps(dir);
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		ca_pin_path(path, sizeof(path), dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	return rmdir(dir) == 0 || errno == ENOENT ? 0 : -errno;
+}
+
+/* Remove staging dirs left by loaders that died before publishing. */
+static void remove_dead_staging(const char *pin_dir)
+{
+	char parent[PATH_MAX], base[NAME_MAX + 1], prefix[NAME_MAX + 16], path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(parent, sizeof(parent), "%s", pin_dir);
+	snprintf(base, sizeof(base), "%s", basename(parent));
+	snprintf(prefix, sizeof(prefix), "%s" STAGING_INFIX, base);
+	d = opendir(dirname(parent));
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		long pid;
+
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		pid = strtol(e->d_name + strlen(prefix), NULL, 10);
+		if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+			continue;
+		ca_pin_path(path, sizeof(path), parent, e->d_name);
+		remove_pin_dir(path);
+	}
+	closedir(d);
+}
+
+static bool pin_exists(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	ca_pin_path(path, sizeof(path), dir, name);
+	return access(path, F_OK) == 0;
+}
+
+static void config_from_opts(const struct ca_load_opts *o, uint64_t cgroup_id,
+			     struct ca_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->magic = CA_ABI_MAGIC;
+	c->abi_version = CA_ABI_VERSION;
+	c->flags = o->cgroup ? CA_CFG_CGROUP : 0;
+	c->cgroup_id = cgroup_id;
+	if (o->nr_v4 || o->nr_v6) {
+		c->nr_v4 = o->nr_v4;
+		c->nr_v6 = o->nr_v6;
+		memcpy(c->v4, o->v4, sizeof(c->v4));
+		memcpy(c->v6, o->v6, sizeof(c->v6));
+	} else {
+		c->nr_v4 = sizeof(default_v4);
+		c->nr_v6 = sizeof(default_v6);
+		memcpy(c->v4, default_v4, sizeof(default_v4));
+		memcpy(c->v6, default_v6, sizeof(default_v6));
+	}
+	c->max_peers = o->max_peers ? o->max_peers : DEFAULT_MAX_PEERS;
+	c->max_prefixes = o->max_prefixes ? o->max_prefixes : DEFAULT_MAX_PREFIXES;
+	c->loaded_at = (uint64_t)time(NULL);
+}
+
+/* Open and load the skeleton with maps pinned (or reused) under pin_root. */
+static int open_and_load(struct connaudit_bpf **out, const char *pin_root,
+			 const struct ca_config *c, struct ca_error *err)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = pin_root);
+	struct connaudit_bpf *skel;
+	int rc;
+
+	libbpf_tail[0] = '\0';
+	skel = connaudit_bpf__open_opts(&oo);
+	if (!skel)
+		return ca_errf(err, -errno, "cannot open the BPF object: %s", strerror(errno));
+	skel->rodata->cfg = *c;
+	bpf_map__set_max_entries(skel->maps.ca_peers, c->max_peers);
+	bpf_map__set_max_entries(skel->maps.ca_prefixes, c->max_prefixes);
+	bpf_program__set_autoload(skel->progs.on_sockops, c->flags & CA_CFG_CGROUP);
+	rc = connaudit_bpf__load(skel);
+	if (rc) {
+		connaudit_bpf__destroy(skel);
+		if (rc == -EPERM || rc == -EACCES)
+			return permission_error(err, rc, "cannot load the BPF programs");
+		return ca_errf(err, rc, "the kernel refused the BPF programs: %s [%s]; run with "
+			       "CONNAUDIT_DEBUG=1 to see the verifier log", strerror(-rc),
+			       libbpf_tail);
+	}
+	*out = skel;
+	return 0;
+}
+
+/* Attach the live programs: the tracepoint always, sock_ops when scoped. */
+static int attach_live(struct connaudit_bpf *skel, int cgroup_fd, struct ca_error *err)
+{
+	skel->links.on_set_state = bpf_program__attach(skel->progs.on_set_state);
+	if (!skel->links.on_set_state)
+		return permission_error(err, -errno,
+					"cannot attach to tp_btf/inet_sock_set_state");
+	if (cgroup_fd < 0)
+		return 0;
+	skel->links.on_sockops = bpf_program__attach_cgroup(skel->progs.on_sockops, cgroup_fd);
+	if (!skel->links.on_sockops)
+		return permission_error(err, -errno, "cannot attach sock_ops to the cgroup");
+	return 0;
+}
+
+/* Pin the live links in dir under their names plus suffix. */
+static int pin_links(struct connaudit_bpf *skel, const char *dir, const char *suffix,
+		     struct ca_error *err)
+{
+	struct bpf_link *links[] = { skel->links.on_set_state, skel->links.on_sockops };
+	const char *names[] = { CA_PIN_LINK_STATE, CA_PIN_LINK_SOCKOPS };
+	char path[PATH_MAX];
+
+	for (int i = 0; i < 2; i++) {
+		if (!links[i])
+			continue;
+		snprintf(path, sizeof(path), "%s/%s%s", dir, names[i], suffix);
+		if (bpf_link__pin(links[i], path))
+			return ca_errf(err, -errno, "cannot pin %s: %s", path, strerror(errno));
+	}
+	return 0;
+}
+
+static int write_config(struct connaudit_bpf *skel, const struct ca_config *c,
+			struct ca_error *err)
+{
+	__u32 zero = 0;
+
+	if (bpf_map__update_elem(skel->maps.ca_config, &zero, sizeof(zero), c, sizeof(*c), 0))
+		return ca_errf(err, -errno, "cannot write ca_config: %s", strerror(errno));
+	return 0;
+}
+
+static int load_fresh(const struct ca_load_opts *o, const char *pin_dir, struct ca_error *err)
+{
+	struct connaudit_bpf *skel = NULL;
+	char staging[PATH_MAX];
+	struct ca_config c;
+	uint64_t cgroup_id = 0;
+	int cgroup_fd = -1, rc;
+
+	if (o->cgroup) {
+		cgroup_fd = ca_open_cgroup(o->cgroup, &cgroup_id, err);
+		if (cgroup_fd < 0)
+			return cgroup_fd;
+	}
+	config_from_opts(o, cgroup_id, &c);
+	snprintf(staging, sizeof(staging), "%s" STAGING_INFIX "%d", pin_dir, (int)getpid());
+	if (mkdir(staging, 0700) != 0) {
+		rc = permission_error(err, -errno, "cannot create the staging pin dir");
+		goto out;
+	}
+	rc = open_and_load(&skel, staging, &c, err);
+	if (!rc)
+		rc = write_config(skel, &c, err);
+	if (!rc) {
+		progress(o, "attaching (%s)", o->cgroup ? o->cgroup : "whole host");
+		rc = attach_live(skel, cgroup_fd, err);
+	}
+	if (!rc) {
+		rc = ca_seed(skel, err);
+		if (rc >= 0) {
+			progress(o, "counted existing sessions in %d network namespace%s",
+				 rc, rc == 1 ? "" : "s");
+			rc = 0;
+		}
+	}
+	if (!rc)
+		rc = pin_links(skel, staging, "", err);
+	if (!rc && rename(staging, pin_dir) != 0)
+		rc = ca_errf(err, -errno, "cannot publish %s: %s", pin_dir, strerror(errno));
+	if (rc)
+		remove_pin_dir(staging);
+	else
+		progress(o, "loaded; counts are pinned under %s", pin_dir);
+out:
+	connaudit_bpf__destroy(skel);
+	if (cgroup_fd >= 0)
+		close(cgroup_fd);
+	return rc;
+}
+
+static int read_pinned_config(const char *pin_dir, struct ca_config *c, struct ca_error *err)
+{
+	char path[PATH_MAX];
+	__u32 zero = 0;
+	int fd, rc = 0;
+
+	ca_pin_path(path, sizeof(path), pin_dir, CA_PIN_CONFIG);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return ca_errf(err, -errno, "cannot open %s: %s", path, strerror(errno));
+	if (bpf_map_lookup_elem(fd, &zero, c))
+		rc = ca_errf(err, -errno, "cannot read %s: %s", path, strerror(errno));
+	else if (c->magic != CA_ABI_MAGIC || c->abi_version != CA_ABI_VERSION)
+		rc = ca_errf(err, -EPROTO, "%s was loaded by another connaudit version; "
+			     "unload and load instead of --replace", pin_dir);
+	close(fd);
+	return rc;
+}
+
+/* New programs on the pinned maps: counts and marks carry over. Old and new
+ * programs run side by side for a moment, which the marks make harmless. */
+static int load_replace(const struct ca_load_opts *o, const char *pin_dir, struct ca_error *err)
+{
+	struct connaudit_bpf *skel = NULL;
+	char from[PATH_MAX], to[PATH_MAX];
+	const char *names[] = { CA_PIN_LINK_STATE, CA_PIN_LINK_SOCKOPS };
+	struct ca_config c;
+	int cgroup_fd = -1, rc;
+
+	rc = read_pinned_config(pin_dir, &c, err);
+	if (rc)
+		return rc;
+	if ((o->nr_v4 || o->nr_v6 || o->cgroup || o->max_peers || o->max_prefixes))
+		return ca_errf(err, -EINVAL, "--replace keeps the loaded settings; to change "
+			       "prefixes, cgroup or sizes, unload and load again");
+	if (c.flags & CA_CFG_CGROUP) {
+		cgroup_fd = ca_open_cgroup_by_id(c.cgroup_id, err);
+		if (cgroup_fd < 0)
+			return cgroup_fd;
+	}
+	rc = open_and_load(&skel, pin_dir, &c, err);
+	if (!rc)
+		rc = attach_live(skel, cgroup_fd, err);
+	if (!rc)
+		rc = pin_links(skel, pin_dir, "-new", err);
+	for (int i = 0; !rc && i < 2; i++) {
+		snprintf(from, sizeof(from), "%s/%s-new", pin_dir, names[i]);
+		snprintf(to, sizeof(to), "%s/%s", pin_dir, names[i]);
+		if (access(from, F_OK) == 0 && rename(from, to) != 0)
+			rc = ca_errf(err, -errno, "cannot replace %s: %s", to, strerror(errno));
+	}
+	if (!rc)
+		progress(o, "replaced the programs; counts kept under %s", pin_dir);
+	connaudit_bpf__destroy(skel);
+	if (cgroup_fd >= 0)
+		close(cgroup_fd);
+	return rc;
+}
+
+int ca_load(const struct ca_load_opts *o, struct ca_error *err)
+{
+	const char *pin_dir = ca_resolve_pin_dir(o->pin_dir);
+	libbpf_print_fn_t old_print;
+	int lock, rc;
+
+	rc = check_kernel(err);
+	if (rc)
+		return rc;
+	rc = ca_ensure_bpffs(pin_dir, err);
+	if (rc)
+		return rc;
+	lock = lock_parent(pin_dir, err);
+	if (lock < 0)
+		return lock;
+	remove_dead_staging(pin_dir);
+	old_print = libbpf_set_print(keep_libbpf_tail);
+
+	if (pin_exists(pin_dir, CA_PIN_LINK_STATE)) {
+		rc = o->replace ? load_replace(o, pin_dir, err)
+				: ca_errf(err, -EEXIST, "connaudit is already loaded at %s; "
+					  "`connaudit load --replace` swaps the programs and keeps "
+					  "the counts, `connaudit unload` removes it", pin_dir);
+	} else if (o->replace) {
+		rc = ca_errf(err, -ENOENT, "nothing to replace: connaudit is not loaded at %s",
+			     pin_dir);
+	} else if (access(pin_dir, F_OK) == 0 && rmdir(pin_dir) != 0) {
+		rc = ca_errf(err, -EEXIST, "%s exists but holds no complete connaudit load; "
+			     "`connaudit unload --pin-dir %s` clears it", pin_dir, pin_dir);
+	} else {
+		rc = load_fresh(o, pin_dir, err);
+	}
+	libbpf_set_print(old_print);
+	close(lock);
+	return rc;
+}
+
+int ca_unload(const char *pin_dir_arg, struct ca_error *err)
+{
+	const char *pin_dir = ca_resolve_pin_dir(pin_dir_arg);
+	int lock, rc;
+
+	rc = ca_check_bpffs(pin_dir, err);
+	if (rc)
+		return rc;
+	lock = lock_parent(pin_dir, err);
+	if (lock < 0)
+		return lock;
+	remove_dead_staging(pin_dir);
+	if (access(pin_dir, F_OK) != 0)
+		rc = ca_errf(err, -ENOENT, "connaudit is not loaded at %s", pin_dir);
+	else if (!pin_exists(pin_dir, CA_PIN_CONFIG) && !pin_exists(pin_dir, CA_PIN_LINK_STATE))
+		rc = ca_errf(err, -EINVAL, "%s does not look like a connaudit pin dir "
+			     "(no %s); not touching it", pin_dir, CA_PIN_CONFIG);
+	else if ((rc = remove_pin_dir(pin_dir)) != 0)
+		rc = permission_error(err, rc, "cannot remove the pins");
+	close(lock);
+	return rc;
+}

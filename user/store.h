@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * store.h - where the counting core reads counts from. The library's store
+ * is the pinned BPF maps (handle.c); unit tests use an in-memory fake.
+ */
+#ifndef CA_STORE_H
+#define CA_STORE_H
+
+#include "connaudit.h"
+
+typedef int (*ca_entry_fn)(const struct ca_key *key, uint64_t count, void *arg);
+
+struct ca_store {
+	/* *count = the count at key in ca_prefixes (aggregate) or ca_peers,
+	 * 0 when absent. Returns 0 or -errno (message in err). */
+	int (*lookup)(struct ca_store *s, bool aggregate, const struct ca_key *key,
+		      uint64_t *count, struct ca_error *err);
+	/* Call fn for every entry with a non-zero count. Returns 0, fn's
+	 * non-zero value, or -errno. */
+	int (*scan)(struct ca_store *s, bool aggregate, ca_entry_fn fn, void *arg,
+		    struct ca_error *err);
+	/* 0 when counts are exact, CA_INCOMPLETE when some session could not be
+	 * counted, -ESTALE when the maps were retired by an unload. */
+	int (*health)(struct ca_store *s, struct ca_error *err);
+	/* The prefix lengths the kernel aggregates. */
+	struct ca_config cfg;
+};
+
+/* Count sessions in namespace `netns` to the ports of svc from cidr,
+ * resolved against peer. Aggregated prefixes cost one lookup per port;
+ * other prefixes one scan of ca_peers. Returns 0, CA_INCOMPLETE or -errno. */
+int ca_count_core(struct ca_store *s, uint32_t netns, const struct ca_cidr *cidr,
+		  const struct ca_service *svc, const struct ca_addr *peer,
+		  uint64_t *count, struct ca_error *err);
+
+/* The key of prefix p on port in netns (the layout both maps use). */
+void ca_key_of_prefix(struct ca_key *k, uint32_t netns, uint16_t port,
+		      const struct ca_prefix *p);
+
+#endif
