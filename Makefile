@@ -122,7 +122,7 @@ kernel-test: $(OUTPUT)/tests/kernel_test $(OUTPUT)/connaudit
 lua-test: $(OUTPUT)/lua/msys/audit.so $(OUTPUT)/connaudit
 	$(Q)tests/lua/run.sh $(OUTPUT)
 
-$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(OUTPUT)/connaudit.skel.h
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(LIB_SRCS) $(OUTPUT)/connaudit.skel.h
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser -I$(OUTPUT) \

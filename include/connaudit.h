@@ -61,7 +61,9 @@ enum ca_cidr_kind {
 /* A parsed CIDR argument, reusable across queries. */
 struct ca_cidr {
 	enum ca_cidr_kind kind;
-	uint8_t v4_len;		/* CA_CIDR_PEER: bits applied to an IPv4 peer */
+	uint8_t v4_len;		/* CA_CIDR_PEER: bits applied to an IPv4 peer (a bare
+				 * "/N" may hold up to 128: refused at resolve time
+				 * for IPv4 peers) */
 	uint8_t v6_len;		/* CA_CIDR_PEER: bits applied to an IPv6 peer */
 	struct ca_prefix fixed;	/* CA_CIDR_FIXED */
 };
@@ -71,7 +73,8 @@ struct ca_cidr {
 int ca_addr_parse(const char *s, struct ca_addr *out, struct ca_error *err);
 
 /* Format an address (IPv4 dotted, IPv6 compressed) into buf.
- * Returns 0, or -ENOSPC if len is too small (INET6_ADDRSTRLEN suffices). */
+ * Returns 0, -ENOSPC if len is too small (INET6_ADDRSTRLEN suffices), or
+ * -EAFNOSUPPORT for an unknown family. */
 int ca_addr_format(const struct ca_addr *a, char *buf, size_t len);
 
 /* Parse a CIDR argument in any form of the msys.audit API ("/24", "/24,/64",
@@ -117,11 +120,13 @@ void ca_services_defaults(struct ca_services *s);
 
 /* Built-ins, then the config file: `path`, else $CONNAUDIT_CONFIG, else
  * CA_DEFAULT_CONFIG. A missing default file means built-ins only; a missing
- * named file is -ENOENT. A malformed line is -EINVAL naming file and line. */
+ * named file is -ENOENT. A malformed line is -EINVAL naming file and line.
+ * All or nothing: after any failure `s` holds the built-ins only. */
 int ca_services_load(struct ca_services *s, const char *path, struct ca_error *err);
 
 /* Parse config text (the body of a services.conf) into `s`, on top of what it
- * holds; `origin` names the source in messages. Returns 0 or -EINVAL. */
+ * holds; `origin` names the source in messages. Returns 0 or -EINVAL; on
+ * failure `s` is left as it was. */
 int ca_services_parse(struct ca_services *s, const char *text, size_t len,
 		      const char *origin, struct ca_error *err);
 
