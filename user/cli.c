@@ -20,7 +20,7 @@ static const char usage[] =
 "Commands:\n"
 "  load      load and attach the auditor, count existing sessions, pin (root)\n"
 "            [--cgroup PATH] [--prefixes LIST] [--max-peers N] [--max-prefixes N]\n"
-"            [--replace] [--quiet]\n"
+"            [--group NAME [--mode 0640]] [--replace] [--quiet]\n"
 "  unload    detach the auditor and remove its pins (root)\n"
 "  status    loaded or not, programs, maps, counters  [--json]\n"
 "  count     CIDR SERVICE  print one count  [--peer ADDR] [--config FILE] [--netns NS]\n"
@@ -42,7 +42,8 @@ CA_DEFAULT_PIN_DIR ")\n"
 
 enum opt_id {
 	O_PIN_DIR = 256, O_CGROUP, O_PREFIXES, O_CONFIG, O_PEER, O_NETNS, O_PREFIX,
-	O_MAX_PEERS, O_MAX_PREFIXES, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET,
+	O_MAX_PEERS, O_MAX_PREFIXES, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET, O_GROUP,
+	O_MODE, O_LISTEN,
 };
 
 static const struct option options[] = {
@@ -59,6 +60,9 @@ static const struct option options[] = {
 	{ "all-netns", no_argument, NULL, O_ALL_NETNS },
 	{ "replace", no_argument, NULL, O_REPLACE },
 	{ "quiet", no_argument, NULL, O_QUIET },
+	{ "group", required_argument, NULL, O_GROUP },
+	{ "mode", required_argument, NULL, O_MODE },
+	{ "listen", required_argument, NULL, O_LISTEN },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -86,6 +90,17 @@ static int parse_ulong(const char *s, const char *what, unsigned long max, unsig
 	return 0;
 }
 
+static int parse_mode(const char *s, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 8);
+	if (errno || end == s || *end || *out > 0777)
+		return cli_fail("--mode takes octal permission bits such as 0640, not '%s'", s);
+	return 0;
+}
+
 static int parse_option(struct cli *c, int id, const char *arg)
 {
 	switch (id) {
@@ -103,6 +118,9 @@ static int parse_option(struct cli *c, int id, const char *arg)
 	case O_ALL_NETNS: c->all_netns = true; return 0;
 	case O_REPLACE: c->replace = true; return 0;
 	case O_QUIET: c->quiet = true; return 0;
+	case O_GROUP: c->group = arg; return 0;
+	case O_LISTEN: c->listen = arg; return 0;
+	case O_MODE: return parse_mode(arg, &c->mode);
 	default: return EXIT_USAGE;
 	}
 }
@@ -157,10 +175,13 @@ static int cmd_load(const struct cli *c)
 	struct ca_load_opts o = {
 		.pin_dir = c->pin_dir, .cgroup = c->cgroup, .replace = c->replace,
 		.quiet = c->quiet, .max_peers = (uint32_t)c->max_peers,
-		.max_prefixes = (uint32_t)c->max_prefixes,
+		.max_prefixes = (uint32_t)c->max_prefixes, .group = c->group,
+		.mode = (unsigned)c->mode,
 	};
 	struct ca_error err;
 
+	if (c->mode && !c->group)
+		return cli_fail("--mode goes with --group");
 	if (c->prefixes && ca_parse_prefix_list(c->prefixes, &o, &err))
 		return cli_fail("--prefixes: %s", err.msg);
 	if (ca_load(&o, &err))

@@ -18,6 +18,9 @@ struct cli {
 	const char *peer;
 	const char *netns;
 	const char *prefix;	/* top: "N" or "N,M" */
+	const char *group;	/* load: readers' group */
+	const char *listen;	/* metrics: serve on ADDR:PORT */
+	unsigned long mode;	/* load: mode of the map pins */
 	unsigned long top_n;
 	unsigned long max_peers, max_prefixes;
 	bool json, all_netns, replace, quiet;

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -303,6 +304,45 @@ static int write_config(struct connaudit_bpf *skel, const struct ca_config *c,
 	return 0;
 }
 
+/*
+ * Let `group` read the counts and nothing more: the pin dir and map pins
+ * get that group and `mode` (no write bits for anyone but root, so a
+ * reader's update or delete fails), link pins stay root-only, and the bpffs
+ * root gets o+x so readers can reach the dir without listing anything else.
+ */
+static int grant_readers(const char *pin_dir, const struct ca_load_opts *o,
+			 struct ca_error *err)
+{
+	static const char *const maps[] = { CA_PIN_PEERS, CA_PIN_PREFIXES, CA_PIN_MARKS,
+					    CA_PIN_STATS, CA_PIN_HEALTH, CA_PIN_CONFIG };
+	unsigned mode = o->mode ? o->mode : 0640;
+	char path[PATH_MAX], parent[PATH_MAX];
+	struct group *g = getgrnam(o->group);
+	struct stat st;
+
+	if (!g)
+		return ca_errf(err, -ENOENT, "no group named '%s' (create it with groupadd)",
+			       o->group);
+	if (mode & 0022 || mode & ~0777u)
+		return ca_errf(err, -EINVAL, "--mode %o would let others than root write the "
+			       "maps; use read bits only, e.g. 0640", mode);
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		if (ca_pin_path(path, sizeof(path), pin_dir, maps[i]) ||
+		    chown(path, 0, g->gr_gid) || chmod(path, mode))
+			return ca_errf(err, -errno, "cannot give group %s access to %s: %s",
+				       o->group, path, strerror(errno));
+	}
+	/* the dir: search wherever the maps are readable */
+	if (chown(pin_dir, 0, g->gr_gid) || chmod(pin_dir, 0700 | ((mode & 0044) >> 2) | (mode & 0044)))
+		return ca_errf(err, -errno, "cannot set access on %s: %s", pin_dir, strerror(errno));
+	snprintf(parent, sizeof(parent), "%s", pin_dir);
+	if (stat(dirname(parent), &st) == 0 && !(st.st_mode & S_IXOTH) &&
+	    chmod(parent, (st.st_mode & 07777) | S_IXOTH))
+		return ca_errf(err, -errno, "cannot let readers traverse %s: %s", parent,
+			       strerror(errno));
+	return 0;
+}
+
 static int load_fresh(const struct ca_load_opts *o, const char *pin_dir, struct ca_error *err)
 {
 	struct connaudit_bpf *skel = NULL;
@@ -339,6 +379,8 @@ static int load_fresh(const struct ca_load_opts *o, const char *pin_dir, struct 
 	}
 	if (!rc)
 		rc = pin_links(skel, staging, "", err);
+	if (!rc && o->group)
+		rc = grant_readers(staging, o, err);
 	if (!rc && rename(staging, pin_dir) != 0)
 		rc = ca_errf(err, -errno, "cannot publish %s: %s", pin_dir, strerror(errno));
 	if (rc)
@@ -384,9 +426,9 @@ static int load_replace(const struct ca_load_opts *o, const char *pin_dir, struc
 	rc = read_pinned_config(pin_dir, &c, err);
 	if (rc)
 		return rc;
-	if ((o->nr_v4 || o->nr_v6 || o->cgroup || o->max_peers || o->max_prefixes))
+	if (o->nr_v4 || o->nr_v6 || o->cgroup || o->max_peers || o->max_prefixes || o->group)
 		return ca_errf(err, -EINVAL, "--replace keeps the loaded settings; to change "
-			       "prefixes, cgroup or sizes, unload and load again");
+			       "prefixes, cgroup, sizes or group, unload and load again");
 	if (c.flags & CA_CFG_CGROUP) {
 		cgroup_fd = ca_open_cgroup_by_id(c.cgroup_id, err);
 		if (cgroup_fd < 0)
