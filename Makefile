@@ -4,6 +4,8 @@
 #   make demo       build, load, open sample connections in a netns, show counts
 #   make vmtest     the kernel tests inside qemu on Debian's 6.1 kernel
 #   make bench      benchmarks (not tests: nothing is timed in CI)
+#   make install    PREFIX (default /usr/local) and DESTDIR honoured; make uninstall
+#   make ops-test   install, metrics, systemd units, non-root readers, bpftool
 #   V=1 shows full commands; SANITIZE=1 builds with ASan/UBSan.
 
 OUTPUT      ?= build
@@ -18,6 +20,8 @@ ARCH        := $(shell uname -m | sed 's/x86_64/x86/; s/aarch64/arm64/')
 LIBBPF_CFLAGS = $(shell pkg-config --cflags libbpf)
 LIBBPF_LIBS   = $(shell pkg-config --libs libbpf)
 LUA_CFLAGS    = $(shell pkg-config --cflags lua5.4)
+MHD_CFLAGS    = $(shell pkg-config --cflags libmicrohttpd)
+MHD_LIBS      = $(shell pkg-config --libs libmicrohttpd)
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -g -O2
@@ -40,13 +44,16 @@ endif
 LIB_SRCS := user/cidr.c user/services.c user/count.c user/handle.c \
             user/loader.c user/seed.c user/sysfs.c user/errors.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
-CLI_SRCS := user/cli.c user/cli_inspect.c
+LIB_VERSION := 1.0.0
+LIB_SONAME  := libconnaudit.so.$(firstword $(subst ., ,$(LIB_VERSION)))
+CLI_SRCS := user/cli.c user/cli_inspect.c user/cli_metrics.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
 UNIT_TESTS := test_cidr test_services test_count
 FUZZERS    := fuzz_cidr fuzz_services
 
-.PHONY: all deps test unit-test kernel-test lua-test fuzz-smoke fuzz demo vmtest bench clean
+.PHONY: all deps test unit-test kernel-test lua-test ops-test fuzz-smoke fuzz demo vmtest bench \
+        install uninstall install-gen clean
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -86,17 +93,20 @@ $(OUTPUT)/libconnaudit.a: $(LIB_OBJS)
 
 $(OUTPUT)/libconnaudit.so: $(LIB_OBJS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) -shared -Wl,-soname,libconnaudit.so.1 $(LDFLAGS) $^ $(LIBBPF_LIBS) -o $@
+	$(Q)$(CC) -shared -Wl,-soname,$(LIB_SONAME) $(LDFLAGS) $^ $(LIBBPF_LIBS) -o $@
 
+# Only the command serves HTTP (metrics --listen): the library stays without it.
+$(OUTPUT)/obj/cli_metrics.o: CFLAGS += $(MHD_CFLAGS)
 $(OUTPUT)/connaudit: $(CLI_OBJS) $(OUTPUT)/libconnaudit.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LIBBPF_LIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LIBBPF_LIBS) $(MHD_LIBS) -o $@
 
 # Lua 5.4 module: require('msys.audit') with LUA_CPATH='build/lua/?.so;;'
-$(OUTPUT)/lua/msys/audit.so: lua/audit.c $(OUTPUT)/libconnaudit.a | $(OUTPUT)/lua/msys
+# --exclude-libs: export only the module's own symbols, not libconnaudit's.
+$(OUTPUT)/lua/msys/audit.so: lua/audit.c lua/msys_audit.h $(OUTPUT)/libconnaudit.a | $(OUTPUT)/lua/msys
 	$(call msg,LUA,$@)
-	$(Q)$(CC) $(CFLAGS) $(LUA_CFLAGS) $(LIBBPF_CFLAGS) -shared $(LDFLAGS) \
-		$< $(OUTPUT)/libconnaudit.a $(LIBBPF_LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) -Ilua $(LUA_CFLAGS) $(LIBBPF_CFLAGS) -shared $(LDFLAGS) \
+		-Wl,--exclude-libs,ALL $< $(OUTPUT)/libconnaudit.a $(LIBBPF_LIBS) -o $@
 
 # ---- tests ----------------------------------------------------------------
 
@@ -113,14 +123,23 @@ $(OUTPUT)/tests/kernel_test: $(KTEST_SRCS) $(wildcard tests/kernel/*.h) $(LIB_SR
 	$(Q)$(CC) $(CFLAGS) -Itests/kernel $(LIBBPF_CFLAGS) $(KTEST_SRCS) $(LIB_SRCS) \
 		$(LDFLAGS) $(if $(SANITIZE),$(LIBBPF_LIBS),-static -lbpf -lelf -lz) -o $@
 
+# Holds listeners and connections open for the shell-level tests and demos.
+$(OUTPUT)/tests/holdconns: tests/kernel/holdconns.c tests/kernel/netlib.c tests/kernel/netlib.h | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/kernel tests/kernel/holdconns.c tests/kernel/netlib.c $(LDFLAGS) -o $@
+
 unit-test: $(addprefix $(OUTPUT)/tests/,$(UNIT_TESTS))
 	$(Q)for t in $^; do echo "== $$t"; $$t || exit 1; done
 
-kernel-test: $(OUTPUT)/tests/kernel_test $(OUTPUT)/connaudit
+kernel-test: $(OUTPUT)/tests/kernel_test $(OUTPUT)/tests/holdconns $(OUTPUT)/connaudit
 	$(Q)tests/kernel/run.sh $(OUTPUT)
 
 lua-test: $(OUTPUT)/lua/msys/audit.so $(OUTPUT)/connaudit
 	$(Q)tests/lua/run.sh $(OUTPUT)
+
+# Needs root for most of it; what cannot run here says "skip".
+ops-test: all
+	$(Q)tests/ops/run.sh $(OUTPUT)
 
 $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(LIB_SRCS) $(OUTPUT)/connaudit.skel.h
 	$(call msg,FUZZ,$@)
@@ -145,7 +164,7 @@ test: deps
 
 # ---- demo, VM, benchmarks --------------------------------------------------
 
-demo: all
+demo: all $(OUTPUT)/tests/holdconns
 	$(Q)scripts/demo $(OUTPUT)
 
 vmtest: deps
@@ -153,9 +172,89 @@ vmtest: deps
 	$(Q)$(MAKE) --no-print-directory $(OUTPUT)/tests/kernel_test $(OUTPUT)/connaudit.bpf.o
 	$(Q)scripts/vmtest $(OUTPUT)
 
-bench: all
+$(OUTPUT)/bench/lua_vs_c: bench/lua_vs_c.c lua/audit.c lua/msys_audit.h $(OUTPUT)/libconnaudit.a
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Ilua $(LUA_CFLAGS) $(LIBBPF_CFLAGS) bench/lua_vs_c.c lua/audit.c \
+		$(OUTPUT)/libconnaudit.a $(LDFLAGS) $(shell pkg-config --libs lua5.4) $(LIBBPF_LIBS) -o $@
+
+demo-lua: all
+	$(Q)scripts/lua-policy-demo $(OUTPUT)
+
+bench: all $(OUTPUT)/bench/lua_vs_c
 	$(Q)scripts/deps bench
 	$(Q)bench/run.sh $(OUTPUT)
+
+# ---- install ----------------------------------------------------------------
+
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/connaudit
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+# Debian's lua5.4 searches /usr/local/lib/lua/5.4 but not the multiarch
+# /usr/local/lib/x86_64-linux-gnu/lua/5.4; packages (PREFIX=/usr) go to
+# lua5.4.pc's INSTALL_CMOD, /usr/lib/x86_64-linux-gnu/lua/5.4.
+LUA_CMODDIR ?= $(if $(filter /usr,$(PREFIX)),$(shell pkg-config --variable=INSTALL_CMOD lua5.4),$(PREFIX)/lib/lua/5.4)
+UNITS := connaudit.service connaudit-metrics.service connaudit-metrics.timer
+comma := ,
+
+# Installed as they are (or as install-gen made them): SOURCE,DESTINATION,MODE.
+INSTALL_COPIES := \
+	$(OUTPUT)/connaudit,$(SBINDIR)/connaudit,755 \
+	$(OUTPUT)/libconnaudit.a,$(LIBDIR)/libconnaudit.a,644 \
+	$(OUTPUT)/libconnaudit.so,$(LIBDIR)/libconnaudit.so.$(LIB_VERSION),755 \
+	include/connaudit.h,$(INCLUDEDIR)/connaudit.h,644 \
+	include/connaudit_abi.h,$(INCLUDEDIR)/connaudit_abi.h,644 \
+	$(OUTPUT)/gen/connaudit.pc,$(LIBDIR)/pkgconfig/connaudit.pc,644 \
+	$(OUTPUT)/lua/msys/audit.so,$(LUA_CMODDIR)/msys/audit.so,755 \
+	man/connaudit.8,$(MANDIR)/man8/connaudit.8,644 \
+	etc/services.conf.example,$(DOCDIR)/services.conf.example,644 \
+	etc/default/connaudit,$(DOCDIR)/default.example,644 \
+	$(foreach u,$(UNITS),$(OUTPUT)/gen/$(u)$(comma)$(UNITDIR)/$(u)$(comma)644)
+# Config files: installed where none exists, removed only while unchanged.
+INSTALL_CONFIGS := \
+	etc/services.conf.example,$(SYSCONFDIR)/connaudit/services.conf \
+	etc/default/connaudit,$(SYSCONFDIR)/default/connaudit
+# Library symlinks: TARGET,LINK.
+INSTALL_LINKS := libconnaudit.so.$(LIB_VERSION),$(LIBDIR)/$(LIB_SONAME) \
+	$(LIB_SONAME),$(LIBDIR)/libconnaudit.so
+
+# The pkg-config file and the units name install paths: made for every install.
+install-gen: | $(OUTPUT)
+	$(Q)mkdir -p $(OUTPUT)/gen
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(LIB_VERSION)|g' \
+		connaudit.pc.in > $(OUTPUT)/gen/connaudit.pc
+	$(Q)for u in $(UNITS); do \
+		sed 's|/usr/local/sbin/connaudit|$(SBINDIR)/connaudit|g' systemd/$$u > $(OUTPUT)/gen/$$u || exit 1; \
+	done
+
+install: all install-gen
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)set -e; for f in $(INSTALL_COPIES); do \
+		(IFS=,; set -- $$f; install -D -m "$$3" "$$1" "$(DESTDIR)$$2"); \
+	done; \
+	for f in $(INSTALL_LINKS); do (IFS=,; set -- $$f; ln -sfn "$$1" "$(DESTDIR)$$2"); done; \
+	for f in $(INSTALL_CONFIGS); do \
+		(IFS=,; set -- $$f; [ -e "$(DESTDIR)$$2" ] || install -D -m 644 "$$1" "$(DESTDIR)$$2"); \
+	done
+	$(Q)$(if $(DESTDIR),,ldconfig)
+
+uninstall:
+	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)for f in $(INSTALL_COPIES) $(INSTALL_LINKS); do \
+		(IFS=,; set -- $$f; rm -f "$(DESTDIR)$$2"); \
+	done; \
+	for f in $(INSTALL_CONFIGS); do \
+		(IFS=,; set -- $$f; ! cmp -s "$$1" "$(DESTDIR)$$2" || rm -f "$(DESTDIR)$$2"); \
+	done; \
+	rmdir "$(DESTDIR)$(DOCDIR)" "$(DESTDIR)$(LUA_CMODDIR)/msys" \
+		"$(DESTDIR)$(SYSCONFDIR)/connaudit" 2>/dev/null; true
+	$(Q)$(if $(DESTDIR),,ldconfig)
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))

@@ -129,15 +129,18 @@ static __always_inline void *counter_map(bool aggregate)
 }
 
 /*
- * Counters are created on first use and deleted when they return to zero,
- * so the maps hold only live keys. Two races need care:
+ * Counters are created on first use and stay when they return to zero, so a
+ * key that comes and goes (a port's total on a quiet server) costs a
+ * compare-and-swap, not an insert and a delete each time. Zero entries are
+ * reclaimed only when an insert finds the map full (reclaim_zeros()), which
+ * bounds the maps by their size. Two races need care there:
  *
- * 1. Delete vs increment of the same key. The decrement that takes a count
- *    to 0 claims the entry by a compare-and-swap 0 -> CA_COUNT_DEAD, and
- *    only the claimer deletes it. An increment never adds to a DEAD entry
- *    (it retries), and its BPF_NOEXIST insert fails while the dead entry is
- *    still there, so the delete can only ever remove the dead entry, never a
- *    fresh one. If the claim fails, an increment won: nothing is deleted.
+ * 1. Reclaim vs increment of the same key. Reclaim claims an entry by a
+ *    compare-and-swap 0 -> CA_COUNT_DEAD, and only the claimer deletes it.
+ *    An increment never adds to a DEAD entry (it retries), and its
+ *    BPF_NOEXIST insert fails while the dead entry is still there, so the
+ *    delete can only ever remove the dead entry, never a fresh one. If the
+ *    claim fails, an increment won and nothing is deleted.
  *
  * 2. Recycled elements. Hash maps reuse a deleted element at once, so a
  *    pointer from an earlier lookup may by now hold another key. Every
@@ -146,12 +149,43 @@ static __always_inline void *counter_map(bool aggregate)
  *    and retries. A decrement never meets a recycled element: the session
  *    being uncounted keeps its entry's count at 1 or more until then.
  *
- * An increment that still fails after INC_TRIES (a deleter stalled between
- * its claim and its delete) is reported, not lost silently.
+ * An increment that still fails after INC_TRIES (a reclaimer stalled between
+ * its claim and its delete) is reported in ca_health, never lost silently.
  */
+struct reclaim_ctx {
+	bool any;	/* a flag, not a count: the verifier must see the walk converge */
+};
+
+static long reclaim_one(void *map, const struct ca_key *key, __u64 *word,
+			struct reclaim_ctx *ctx)
+{
+	__u64 old = *(volatile __u64 *)word;
+
+	if ((__u32)old == 0 &&
+	    __sync_val_compare_and_swap(word, old, old | CA_COUNT_DEAD) == old) {
+		bpf_map_delete_elem(map, key);
+		stat_inc(CA_STAT_RECLAIMED);
+		ctx->any = true;
+	}
+	return 0;
+}
+
+/* Delete every zero entry of one map; true if there was any. */
+static __noinline bool reclaim_zeros(bool aggregate)
+{
+	struct reclaim_ctx ctx = {};
+
+	if (aggregate)
+		bpf_for_each_map_elem(&ca_prefixes, reclaim_one, &ctx, 0);
+	else
+		bpf_for_each_map_elem(&ca_peers, reclaim_one, &ctx, 0);
+	return ctx.any;
+}
+
 static __noinline int counter_inc(const struct ca_key *key, bool aggregate)
 {
 	void *map = counter_map(aggregate);
+	bool reclaimed = false;
 
 	for (int i = 0; i < INC_TRIES; i++) {
 		__u64 *word = bpf_map_lookup_elem(map, key);
@@ -169,27 +203,30 @@ static __noinline int counter_inc(const struct ca_key *key, bool aggregate)
 		struct ca_count fresh = { .count = 1, .tag = bpf_get_prandom_u32() };
 		long err = bpf_map_update_elem(map, key, &fresh, BPF_NOEXIST);
 
+		if (err == -E2BIG && !reclaimed) {
+			reclaimed = true;
+			if (reclaim_zeros(aggregate))
+				continue;
+		}
 		if (err != -EEXIST)
 			return err;
 	}
 	return -EBUSY;
 }
 
+/* Returns -1 when the entry is missing or already zero (a lost admission). */
 static __noinline int counter_dec(const struct ca_key *key, bool aggregate)
 {
-	void *map = counter_map(aggregate);
-	__u64 *word = bpf_map_lookup_elem(map, key);
+	__u64 *word = bpf_map_lookup_elem(counter_map(aggregate), key);
+	__u64 old;
 
 	if (!word)
 		return -1;
-	if ((__u32)__sync_fetch_and_add(word, -1) != 1)
-		return 0;
-	/* This decrement reached zero: delete unless an increment came first. */
-	__u64 zero = *(volatile __u64 *)word;
-
-	if ((__u32)zero == 0 &&
-	    __sync_val_compare_and_swap(word, zero, zero | CA_COUNT_DEAD) == zero)
-		bpf_map_delete_elem(map, key);
+	/* Never zero or DEAD here: the departing session still counts in it. */
+	old = *(volatile __u64 *)word;
+	if ((__u32)old == 0 || (__u32)old == CA_COUNT_DEAD)
+		return -1;
+	__sync_fetch_and_add(word, -1);
 	return 0;
 }
 
@@ -210,38 +247,39 @@ static __always_inline void mask_addr(struct ca_key *key, __u32 len)
 	key->prefixlen = len;
 }
 
-/* The exact key of a full TCP socket; false for families we do not count. */
+/* The exact key of a full TCP socket; false for families we do not count.
+ * Direct BTF reads: every caller holds a trusted struct sock pointer. */
 static __always_inline bool key_of(struct sock *sk, struct ca_key *key)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = sk->__sk_common.skc_family;
 	__u32 *w = (__u32 *)key->addr;
 
 	__builtin_memset(key, 0, sizeof(*key));
-	key->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	key->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	key->netns = sk->__sk_common.skc_net.net->ns.inum;
+	key->port = sk->__sk_common.skc_num;
 
 	if (family == AF_INET) {
 		key->family = CA_AF_INET;
 		key->prefixlen = 32;
-		w[0] = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		w[0] = sk->__sk_common.skc_daddr;
 		return true;
 	}
 	if (family != AF_INET6)
 		return false;
 
-	struct in6_addr a = BPF_CORE_READ(sk, __sk_common.skc_v6_daddr);
+	__u32 a[4];
 
+	__builtin_memcpy(a, &sk->__sk_common.skc_v6_daddr, sizeof(a));
 	/* ::ffff:a.b.c.d from a dual-stack listener is an IPv4 peer. */
-	if (a.in6_u.u6_addr32[0] == 0 && a.in6_u.u6_addr32[1] == 0 &&
-	    a.in6_u.u6_addr32[2] == bpf_htonl(0xffff)) {
+	if (a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff)) {
 		key->family = CA_AF_INET;
 		key->prefixlen = 32;
-		w[0] = a.in6_u.u6_addr32[3];
+		w[0] = a[3];
 		return true;
 	}
 	key->family = CA_AF_INET6;
 	key->prefixlen = 128;
-	__builtin_memcpy(key->addr, &a, sizeof(key->addr));
+	__builtin_memcpy(key->addr, a, sizeof(a));
 	return true;
 }
 
@@ -355,16 +393,24 @@ static __always_inline bool counted_state(int state)
 	return state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT;
 }
 
+/*
+ * Runs on every TCP state change on the host, about ten per connection, so
+ * it decides from its arguments alone before touching the socket: only the
+ * admission transition and transitions out of a counted state go further.
+ */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_set_state, struct sock *sk, int oldstate, int newstate)
 {
+	bool admission = oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED;
 	struct ca_mark *m;
 
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (!admission && (!counted_state(oldstate) || counted_state(newstate)))
 		return 0;
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;	/* MPTCP sockets: their TCP subflows are counted */
 	stat_inc(CA_STAT_EVENTS);
 
-	if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
+	if (admission) {
 		if (!(cfg.flags & CA_CFG_CGROUP)) {
 			admit_sock(sk, CA_STAT_ADMITTED);
 			return 0;
@@ -376,8 +422,6 @@ int BPF_PROG(on_set_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	}
 
-	if (!counted_state(oldstate) || counted_state(newstate))
-		return 0;
 	m = bpf_sk_storage_get(&ca_marks, sk, 0, 0);
 	if (!m)
 		return 0;

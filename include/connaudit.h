@@ -202,8 +202,9 @@ struct ca_load_opts {
 	uint8_t v6[CA_MAX_PREFIXES];
 	uint32_t max_peers;	/* 0: default */
 	uint32_t max_prefixes;	/* 0: default */
-	const char *group;	/* NULL: root only; else readers in this group */
-	unsigned mode;		/* with group: mode of the map pins (0: 0640) */
+	bool grant_group;	/* let group `gid` read the counts (else root only) */
+	uint32_t gid;
+	unsigned mode;		/* with grant_group: mode of the map pins (0: 0640) */
 	bool replace;		/* swap programs of a loaded auditor, keep counts */
 	bool quiet;		/* no progress lines on stderr */
 };

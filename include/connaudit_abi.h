@@ -48,8 +48,8 @@ struct ca_key {
 
 /*
  * Value of ca_peers and ca_prefixes. `count` is the number of open inbound
- * sessions; CA_COUNT_DEAD marks an entry that reached zero and is being
- * deleted (it reads as 0). `tag` is random per insert, so that an update
+ * sessions; entries at 0 stay until a full map needs room; CA_COUNT_DEAD
+ * marks an entry being deleted (it reads as 0). `tag` is random per insert, so that an update
  * made through a stale pointer to a recycled element fails its
  * compare-and-swap (see counter_inc() in bpf/connaudit.bpf.c). Updates treat
  * the struct as one 64-bit word: count is the low half on little-endian.
@@ -82,11 +82,12 @@ struct ca_mark {
 
 /* ca_stats: BPF_MAP_TYPE_PERCPU_ARRAY of __u64, indexed by this enum. */
 enum ca_stat {
-	CA_STAT_EVENTS,		/* inet_sock_set_state events examined */
+	CA_STAT_EVENTS,		/* state changes into or out of a counted state */
 	CA_STAT_ADMITTED,	/* sessions counted at ESTABLISHED */
 	CA_STAT_DEPARTED,	/* sessions uncounted when leaving ESTABLISHED/CLOSE_WAIT */
 	CA_STAT_SEEDED,		/* sessions counted by the iterator at load */
 	CA_STAT_SOCKOPS,	/* sock_ops callbacks examined (cgroup mode) */
+	CA_STAT_RECLAIMED,	/* zero entries deleted to make room in a full map */
 	CA_STAT_NR,
 };
 

@@ -2,6 +2,7 @@
 /* cli.c - the connaudit command: argument parsing, load, unload, count. */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +27,8 @@ static const char usage[] =
 "  count     CIDR SERVICE  print one count  [--peer ADDR] [--config FILE] [--netns NS]\n"
 "  dump      every (port, peer, count) in this namespace  [--json] [--all-netns]\n"
 "  top       SERVICE  busiest client prefixes  [--prefix N[,M]] [-n K] [--json]\n"
+"  metrics   Prometheus text: counts per service and port, counters, health\n"
+"            [--prefix N[,M] [-n K]] [--listen ADDR:PORT (serve GET /metrics)]\n"
 "\n"
 "Common options:\n"
 "  --pin-dir DIR   where the maps are pinned (default $" CA_ENV_PIN_DIR " or "
@@ -170,18 +173,40 @@ int cli_services(const struct cli *c, struct ca_services *s)
 	return 0;
 }
 
+/* A group name or number, for load --group. */
+static int resolve_group(const char *name, struct ca_load_opts *o)
+{
+	struct group *g = getgrnam(name);
+	unsigned long gid;
+	char *end;
+
+	if (g) {
+		o->gid = g->gr_gid;
+	} else {
+		errno = 0;
+		gid = strtoul(name, &end, 10);
+		if (errno || end == name || *end || gid > UINT32_MAX)
+			return cli_fail("--group: no group named '%s' (create it with groupadd)",
+					name);
+		o->gid = (uint32_t)gid;
+	}
+	o->grant_group = true;
+	return 0;
+}
+
 static int cmd_load(const struct cli *c)
 {
 	struct ca_load_opts o = {
 		.pin_dir = c->pin_dir, .cgroup = c->cgroup, .replace = c->replace,
 		.quiet = c->quiet, .max_peers = (uint32_t)c->max_peers,
-		.max_prefixes = (uint32_t)c->max_prefixes, .group = c->group,
-		.mode = (unsigned)c->mode,
+		.max_prefixes = (uint32_t)c->max_prefixes, .mode = (unsigned)c->mode,
 	};
 	struct ca_error err;
 
 	if (c->mode && !c->group)
 		return cli_fail("--mode goes with --group");
+	if (c->group && resolve_group(c->group, &o))
+		return 1;
 	if (c->prefixes && ca_parse_prefix_list(c->prefixes, &o, &err))
 		return cli_fail("--prefixes: %s", err.msg);
 	if (ca_load(&o, &err))
@@ -240,6 +265,7 @@ static const struct command {
 	{ "count", cmd_count, 2 },
 	{ "dump", cmd_dump, 0 },
 	{ "top", cmd_top, 1 },
+	{ "metrics", cmd_metrics, 0 },
 };
 
 int main(int argc, char **argv)

@@ -42,8 +42,46 @@ struct ca_handle *cli_open(const struct cli *c);
 /* Load the services table from --config / env / default; prints on error. */
 int cli_services(const struct cli *c, struct ca_services *s);
 
+/* ---- shared by status, top and metrics (cli_inspect.c) ------------------ */
+
+/* One map entry, or one client prefix with the sessions summed into it. */
+struct cli_entry {
+	struct ca_key key;
+	uint64_t count;
+};
+
+/* The ca_stats counters by index, named as status and metrics print them
+ * (CA_STAT_NR of them: cli_inspect.c checks that every one has a name). */
+extern const char *const cli_stat_names[];
+
+/* True when the health record says every count is exact. */
+bool cli_health_exact(const struct ca_health *hv);
+
+/* *n = the number of non-zero entries of ca_peers (prefixes=false) or
+ * ca_prefixes, in every namespace. Returns 0 or a negative errno. */
+int cli_count_entries(struct ca_handle *h, bool prefixes, size_t *n, struct ca_error *err);
+
+/* The ca_peers entries of namespace `netns` (0: all) into *v (malloc'ed, the
+ * caller frees) and *n. Prints the error and returns non-zero on failure. */
+int cli_collect_peers(struct ca_handle *h, uint32_t netns, struct cli_entry **v, size_t *n);
+
+/* Parse --prefix: "N" or "N,M" (also "/N", "/N,/M"): bits kept of IPv4 and
+ * IPv6 peers; NULL means 24,64. Prints the error and returns EXIT_USAGE. */
+int cli_parse_group_prefix(const char *s, struct ca_cidr *out);
+
+/* The client prefixes of `svc`: each of the n peers in `in` on one of its
+ * ports, masked to the lengths in `lens`, equal prefixes merged with their
+ * counts summed, busiest first. Writes to out (room for n; out may be in)
+ * and returns how many it wrote. */
+size_t cli_group_by_prefix(const struct cli_entry *in, size_t n, const struct ca_service *svc,
+			   const struct ca_cidr *lens, struct cli_entry *out);
+
+/* The address of a key as text into buf ("?" if it cannot be formatted). */
+const char *cli_key_addr(const struct ca_key *k, char *buf, size_t len);
+
 int cmd_status(const struct cli *c);
 int cmd_dump(const struct cli *c);
 int cmd_top(const struct cli *c);
+int cmd_metrics(const struct cli *c);
 
 #endif

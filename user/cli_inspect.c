@@ -15,20 +15,21 @@
 #include "cli.h"
 #include "sysfs.h"
 
-static const char *const stat_names[CA_STAT_NR] = {
+const char *const cli_stat_names[] = {
 	[CA_STAT_EVENTS] = "events",
 	[CA_STAT_ADMITTED] = "admitted",
 	[CA_STAT_DEPARTED] = "departed",
 	[CA_STAT_SEEDED] = "seeded",
 	[CA_STAT_SOCKOPS] = "sockops_callbacks",
+	[CA_STAT_RECLAIMED] = "reclaimed",
 };
+/* A counter added to enum ca_stat without a name here would print as NULL. */
+_Static_assert(sizeof(cli_stat_names) / sizeof(cli_stat_names[0]) == CA_STAT_NR,
+	       "every ca_stat needs a name in cli_stat_names");
 
 /* Entries gathered from a map, for sorting and printing. */
 struct entries {
-	struct entry {
-		struct ca_key key;
-		uint64_t count;
-	} *v;
+	struct cli_entry *v;
 	size_t n, cap;
 	uint32_t netns;		/* 0: every namespace */
 };
@@ -41,21 +42,21 @@ static int gather(const struct ca_key *key, uint64_t count, void *arg)
 		return 0;
 	if (e->n == e->cap) {
 		size_t cap = e->cap ? e->cap * 2 : 256;
-		struct entry *v = realloc(e->v, cap * sizeof(*v));
+		struct cli_entry *v = realloc(e->v, cap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
 		e->v = v;
 		e->cap = cap;
 	}
-	e->v[e->n++] = (struct entry){ *key, count };
+	e->v[e->n++] = (struct cli_entry){ *key, count };
 	return 0;
 }
 
 static int by_ns_port_addr(const void *a, const void *b)
 {
-	const struct ca_key *x = &((const struct entry *)a)->key;
-	const struct ca_key *y = &((const struct entry *)b)->key;
+	const struct ca_key *x = &((const struct cli_entry *)a)->key;
+	const struct ca_key *y = &((const struct cli_entry *)b)->key;
 
 	if (x->netns != y->netns)
 		return x->netns < y->netns ? -1 : 1;
@@ -68,7 +69,7 @@ static int by_ns_port_addr(const void *a, const void *b)
 	return memcmp(x->addr, y->addr, sizeof(x->addr));
 }
 
-static const char *key_addr(const struct ca_key *k, char *buf, size_t len)
+const char *cli_key_addr(const struct ca_key *k, char *buf, size_t len)
 {
 	struct ca_addr a = { .family = k->family };
 
@@ -78,7 +79,7 @@ static const char *key_addr(const struct ca_key *k, char *buf, size_t len)
 	return buf;
 }
 
-/* Gather the entries of one map for the handle's namespace (or all). */
+/* Gather the entries of one map for one namespace (0: all), sorted by key. */
 static int collect(struct ca_handle *h, bool prefixes, uint32_t netns, struct entries *e)
 {
 	struct ca_error err;
@@ -89,6 +90,20 @@ static int collect(struct ca_handle *h, bool prefixes, uint32_t netns, struct en
 	if (rc)
 		return rc == -ENOMEM ? cli_fail("out of memory") : cli_fail("%s", err.msg);
 	qsort(e->v, e->n, sizeof(*e->v), by_ns_port_addr);
+	return 0;
+}
+
+int cli_collect_peers(struct ca_handle *h, uint32_t netns, struct cli_entry **v, size_t *n)
+{
+	struct entries e = { 0 };
+	int rc = collect(h, false, netns, &e);
+
+	if (rc) {
+		free(e.v);
+		return rc;
+	}
+	*v = e.v;
+	*n = e.n;
 	return 0;
 }
 
@@ -108,7 +123,7 @@ int cmd_dump(const struct cli *c)
 	for (size_t i = 0; i < e.n; i++) {
 		const struct ca_key *k = &e.v[i].key;
 
-		key_addr(k, addr, sizeof(addr));
+		cli_key_addr(k, addr, sizeof(addr));
 		if (c->json)
 			printf("%s\n  {\"netns\": %u, \"port\": %u, \"addr\": \"%s\", \"count\": %" PRIu64 "}",
 			       i ? "," : "", k->netns, k->port, addr, e.v[i].count);
@@ -127,7 +142,7 @@ int cmd_dump(const struct cli *c)
 /* Sessions grouped by client prefix, summed over the service's ports. */
 static int by_count_desc(const void *a, const void *b)
 {
-	uint64_t x = ((const struct entry *)a)->count, y = ((const struct entry *)b)->count;
+	uint64_t x = ((const struct cli_entry *)a)->count, y = ((const struct cli_entry *)b)->count;
 
 	return x == y ? by_ns_port_addr(a, b) : (x > y ? -1 : 1);
 }
@@ -140,32 +155,69 @@ static bool service_has_port(const struct ca_service *svc, uint16_t port)
 	return false;
 }
 
-/* Mask each peer to its family's length and merge equal prefixes. */
-static size_t group_by_prefix(struct entries *e, const struct ca_service *svc,
-			      unsigned v4_len, unsigned v6_len)
+/* Mask each peer to its family's length and merge equal prefixes. Each
+ * output is written at or before its input's index, so out may be in. */
+size_t cli_group_by_prefix(const struct cli_entry *in, size_t n, const struct ca_service *svc,
+			   const struct ca_cidr *lens, struct cli_entry *out)
 {
-	size_t out = 0;
+	/* A bare "/N" applies N to both families; an IPv4 peer has 32 bits. */
+	unsigned v4_len = lens->v4_len > 32 ? 32 : lens->v4_len;
+	size_t kept = 0, merged = 0;
 
-	for (size_t i = 0; i < e->n; i++) {
-		struct ca_key *k = &e->v[i].key;
+	for (size_t i = 0; i < n; i++) {
+		struct cli_entry e = in[i];
 
-		if (!service_has_port(svc, k->port))
+		if (!service_has_port(svc, e.key.port))
 			continue;
-		k->port = 0;
-		k->prefixlen = (uint8_t)(k->family == CA_AF_INET ? v4_len : v6_len);
-		ca_mask_bytes(k->addr, k->prefixlen);
-		e->v[out++] = e->v[i];
+		e.key.port = 0;
+		e.key.prefixlen = (uint8_t)(e.key.family == CA_AF_INET ? v4_len : lens->v6_len);
+		ca_mask_bytes(e.key.addr, e.key.prefixlen);
+		out[kept++] = e;
 	}
-	qsort(e->v, out, sizeof(*e->v), by_ns_port_addr);
-	size_t merged = 0;
-
-	for (size_t i = 0; i < out; i++) {
-		if (merged && !by_ns_port_addr(&e->v[merged - 1], &e->v[i]))
-			e->v[merged - 1].count += e->v[i].count;
+	qsort(out, kept, sizeof(*out), by_ns_port_addr);
+	for (size_t i = 0; i < kept; i++) {
+		if (merged && !by_ns_port_addr(&out[merged - 1], &out[i]))
+			out[merged - 1].count += out[i].count;
 		else
-			e->v[merged++] = e->v[i];
+			out[merged++] = out[i];
 	}
+	qsort(out, merged, sizeof(*out), by_count_desc);
 	return merged;
+}
+
+/* "N,M" -> "/N,/M": the bare form the usage documents, in the CIDR syntax
+ * that ca_cidr_parse() reads. Returns -1 if buf is too small. */
+static int slash_each_field(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+	bool field_start = true;
+
+	for (; *s && o + 2 < len; s++) {
+		if (field_start && *s != '/')
+			buf[o++] = '/';
+		field_start = *s == ',';
+		buf[o++] = *s;
+	}
+	buf[o] = '\0';
+	return *s ? -1 : 0;
+}
+
+int cli_parse_group_prefix(const char *s, struct ca_cidr *out)
+{
+	static const char forms[] = "--prefix takes N or N,M (N bits for IPv4 peers, M for "
+				    "IPv6; also written /N or /N,/M)";
+	struct ca_error err;
+	char buf[32];
+
+	if (!s)
+		s = "/24,/64";
+	if (slash_each_field(s, buf, sizeof(buf)))
+		return cli_fail("%s, not '%.40s...'", forms, s) ? EXIT_USAGE : 0;
+	if (ca_cidr_parse(buf, out, &err))
+		return cli_fail("%s: %s", forms, err.msg) ? EXIT_USAGE : 0;
+	if (out->kind != CA_CIDR_PEER)
+		return cli_fail("%s, not '%s'", forms, s) ? EXIT_USAGE : 0;
+	return 0;
 }
 
 int cmd_top(const struct cli *c)
@@ -183,10 +235,8 @@ int cmd_top(const struct cli *c)
 	if (c->argc != 1)
 		return cli_fail("top needs SERVICE, e.g. `connaudit top SMTP --prefix 24,64`")
 		       ? EXIT_USAGE : 0;
-	if (ca_cidr_parse(c->prefix ? c->prefix : "/24,/64", &cidr, &err) ||
-	    cidr.kind != CA_CIDR_PEER)
-		return cli_fail("--prefix takes the form /N or /N,/M (N for IPv4, M for IPv6)%s%s",
-				cidr.kind != CA_CIDR_PEER ? "" : ": ", err.msg) ? EXIT_USAGE : 0;
+	if (cli_parse_group_prefix(c->prefix, &cidr))
+		return EXIT_USAGE;
 	if (cli_services(c, &services))
 		return 1;
 	svc = ca_services_find(&services, c->argv[0], &err);
@@ -197,8 +247,7 @@ int cmd_top(const struct cli *c)
 		ca_close(h);
 		return 1;
 	}
-	n = group_by_prefix(&e, svc, cidr.v4_len > 32 ? 32 : cidr.v4_len, cidr.v6_len);
-	qsort(e.v, n, sizeof(*e.v), by_count_desc);
+	n = cli_group_by_prefix(e.v, e.n, svc, &cidr, e.v);
 	if (n > c->top_n)
 		n = c->top_n;
 	if (c->json)
@@ -206,7 +255,7 @@ int cmd_top(const struct cli *c)
 	for (size_t i = 0; i < n; i++) {
 		const struct ca_key *k = &e.v[i].key;
 
-		key_addr(k, addr, sizeof(addr));
+		cli_key_addr(k, addr, sizeof(addr));
 		if (c->json)
 			printf("%s\n  {\"prefix\": \"%s/%u\", \"count\": %" PRIu64 "}",
 			       i ? "," : "", addr, k->prefixlen, e.v[i].count);
@@ -247,7 +296,7 @@ static void read_link(const char *pin_dir, struct link_status *l)
 	char path[PATH_MAX];
 	int fd, pfd;
 
-	ca_pin_path(path, sizeof(path), pin_dir, l->pin);
+	ca_join_path(path, sizeof(path), pin_dir, l->pin);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return;
@@ -276,6 +325,12 @@ static int count_entry(const struct ca_key *key, uint64_t count, void *arg)
 	return 0;
 }
 
+int cli_count_entries(struct ca_handle *h, bool prefixes, size_t *n, struct ca_error *err)
+{
+	*n = 0;
+	return ca_foreach(h, prefixes, count_entry, n, err);
+}
+
 static int read_status(struct ca_handle *h, struct status *s)
 {
 	struct ca_error err;
@@ -286,14 +341,14 @@ static int read_status(struct ca_handle *h, struct status *s)
 	for (int i = 0; i < 2; i++)
 		read_link(ca_pin_dir(h), &s->links[i]);
 	uname(&s->uts);
-	if (ca_foreach(h, false, count_entry, &s->peers, &err) ||
-	    ca_foreach(h, true, count_entry, &s->prefixes, &err) ||
+	if (cli_count_entries(h, false, &s->peers, &err) ||
+	    cli_count_entries(h, true, &s->prefixes, &err) ||
 	    ca_read_stats(h, s->stats, &err) || ca_read_health(h, &s->health, &err))
 		return cli_fail("%s", err.msg);
 	return 0;
 }
 
-static bool status_exact(const struct ca_health *hv)
+bool cli_health_exact(const struct ca_health *hv)
 {
 	return hv->incomplete <= 0 && !hv->storage_fail && !hv->underflow && !hv->retired;
 }
@@ -328,14 +383,14 @@ static void print_status_text(const struct cli *c, const struct status *s)
 			       l->pin, l->link_id, l->prog_name, l->prog_id,
 			       (unsigned long long)l->run_cnt, (unsigned long long)l->run_time_ns);
 	}
-	printf("  maps       %s %zu/%u entries, %s %zu/%u entries\n", CA_PIN_PEERS, s->peers,
+	printf("  maps       %s %zu live/%u max, %s %zu live/%u max\n", CA_PIN_PEERS, s->peers,
 	       s->cfg->max_peers, CA_PIN_PREFIXES, s->prefixes, s->cfg->max_prefixes);
 	printf("  counters  ");
 	for (int i = 0; i < CA_STAT_NR; i++)
-		printf(" %s %llu", stat_names[i], (unsigned long long)s->stats[i]);
+		printf(" %s %llu", cli_stat_names[i], (unsigned long long)s->stats[i]);
 	printf("\n  health     %s: incomplete %lld, peers_full %llu, prefixes_full %llu, "
 	       "contention %llu, storage_fail %llu, underflow %llu\n",
-	       status_exact(hv) ? "exact" : "COUNTS MAY BE LOW", (long long)hv->incomplete,
+	       cli_health_exact(hv) ? "exact" : "COUNTS MAY BE LOW", (long long)hv->incomplete,
 	       (unsigned long long)hv->peers_full, (unsigned long long)hv->prefixes_full,
 	       (unsigned long long)hv->contention, (unsigned long long)hv->storage_fail,
 	       (unsigned long long)hv->underflow);
@@ -369,11 +424,11 @@ static void print_status_json(const struct cli *c, const struct status *s)
 	       CA_PIN_PEERS, s->peers, s->cfg->max_peers, CA_PIN_PREFIXES, s->prefixes,
 	       s->cfg->max_prefixes);
 	for (int i = 0; i < CA_STAT_NR; i++)
-		printf("%s\"%s\": %llu", i ? ", " : "", stat_names[i],
+		printf("%s\"%s\": %llu", i ? ", " : "", cli_stat_names[i],
 		       (unsigned long long)s->stats[i]);
 	printf("},\n \"health\": {\"exact\": %s, \"incomplete\": %lld, \"peers_full\": %llu, "
 	       "\"prefixes_full\": %llu, \"contention\": %llu, \"storage_fail\": %llu, "
-	       "\"underflow\": %llu}}\n", status_exact(hv) ? "true" : "false",
+	       "\"underflow\": %llu}}\n", cli_health_exact(hv) ? "true" : "false",
 	       (long long)hv->incomplete, (unsigned long long)hv->peers_full,
 	       (unsigned long long)hv->prefixes_full, (unsigned long long)hv->contention,
 	       (unsigned long long)hv->storage_fail, (unsigned long long)hv->underflow);

@@ -80,7 +80,7 @@ static int open_map(struct ca_handle *h, struct pinned_map *m, struct ca_error *
 	__u32 len = sizeof(info);
 	char path[PATH_MAX];
 
-	if (ca_pin_path(path, sizeof(path), h->pin_dir, m->name))
+	if (ca_join_path(path, sizeof(path), h->pin_dir, m->name))
 		return ca_errf(err, -ENAMETOOLONG, "pin dir path is too long");
 	m->fd = bpf_obj_get_opts(path, &opts);
 	if (m->fd < 0)
@@ -123,7 +123,7 @@ static void map_health(struct ca_handle *h)
 	void *p;
 	int fd;
 
-	if (ca_pin_path(path, sizeof(path), h->pin_dir, CA_PIN_HEALTH))
+	if (ca_join_path(path, sizeof(path), h->pin_dir, CA_PIN_HEALTH))
 		return;
 	fd = bpf_obj_get(path);
 	if (fd < 0)
@@ -276,7 +276,7 @@ bool ca_handle_stale(const struct ca_handle *h)
 
 	if (store_health((struct ca_store *)h, NULL) == -ESTALE)
 		return true;
-	fd = ca_pin_path(path, sizeof(path), h->pin_dir, CA_PIN_PEERS) ? -1 : bpf_obj_get(path);
+	fd = ca_join_path(path, sizeof(path), h->pin_dir, CA_PIN_PEERS) ? -1 : bpf_obj_get(path);
 	if (fd < 0)
 		return true;
 	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0)

@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -35,6 +34,8 @@
 
 #define DEFAULT_MAX_PEERS	65536
 #define DEFAULT_MAX_PREFIXES	65536
+#define LOCK_WAIT_MS		30000
+#define LOCK_POLL_MS		50
 #define STAGING_INFIX		"-staging-"  /* bpffs forbids dots in names */
 /* tp_btf + sk_storage from tracing (5.11) + BPF compare-and-swap (5.12). */
 #define MIN_KERNEL_MAJOR	5
@@ -105,23 +106,30 @@ static int permission_error(struct ca_error *err, int rc, const char *what)
 		       "CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN)" : "");
 }
 
-/* Serialise loads and unloads under one parent dir; the lock dies with us. */
+/* Serialise loads and unloads under one parent dir; the lock dies with us.
+ * A second command waits for the first (so that a second `load` then sees
+ * the first one's result and says so) but not forever. */
 static int lock_parent(const char *pin_dir, struct ca_error *err)
 {
 	char buf[PATH_MAX];
-	int fd;
+	int fd, rc = 0;
 
 	snprintf(buf, sizeof(buf), "%s", pin_dir);
 	fd = open(dirname(buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return ca_errf(err, -errno, "cannot open %s: %s", buf, strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		int rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
-
-		close(fd);
-		return ca_errf(err, rc, rc == -EBUSY ? "another connaudit load or unload is "
-			       "running on %s; wait for it to finish" : "cannot lock %s: %s",
-			       buf, strerror(-rc));
+	for (int waited_ms = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; waited_ms += LOCK_POLL_MS) {
+		if (errno != EWOULDBLOCK)
+			rc = ca_errf(err, -errno, "cannot lock %s: %s", buf, strerror(errno));
+		else if (waited_ms >= LOCK_WAIT_MS)
+			rc = ca_errf(err, -EBUSY, "another connaudit load or unload has held %s "
+				     "for %d s; try again when it has finished", buf,
+				     LOCK_WAIT_MS / 1000);
+		if (rc) {
+			close(fd);
+			return rc;
+		}
+		usleep(LOCK_POLL_MS * 1000);
 	}
 	return fd;
 }
@@ -134,7 +142,7 @@ static void retire_maps(const char *dir)
 	struct ca_health *h;
 	int fd;
 
-	ca_pin_path(path, sizeof(path), dir, CA_PIN_HEALTH);
+	ca_join_path(path, sizeof(path), dir, CA_PIN_HEALTH);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return;
@@ -156,7 +164,7 @@ static int remove_pin_dir(const char *dir)
 	DIR *d;
 
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
-		ca_pin_path(path, sizeof(path), dir, links[i]);
+		ca_join_path(path, sizeof(path), dir, links[i]);
 		unlink(path);
 	}
 	retire_maps(dir);
@@ -166,7 +174,7 @@ static int remove_pin_dir(const char *dir)
 	while ((e = readdir(d))) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		ca_pin_path(path, sizeof(path), dir, e->d_name);
+		ca_join_path(path, sizeof(path), dir, e->d_name);
 		unlink(path);
 	}
 	closedir(d);
@@ -194,7 +202,7 @@ static void remove_dead_staging(const char *pin_dir)
 		pid = strtol(e->d_name + strlen(prefix), NULL, 10);
 		if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
 			continue;
-		ca_pin_path(path, sizeof(path), parent, e->d_name);
+		ca_join_path(path, sizeof(path), parent, e->d_name);
 		remove_pin_dir(path);
 	}
 	closedir(d);
@@ -204,7 +212,7 @@ static bool pin_exists(const char *dir, const char *name)
 {
 	char path[PATH_MAX];
 
-	ca_pin_path(path, sizeof(path), dir, name);
+	ca_join_path(path, sizeof(path), dir, name);
 	return access(path, F_OK) == 0;
 }
 
@@ -305,7 +313,7 @@ static int write_config(struct connaudit_bpf *skel, const struct ca_config *c,
 }
 
 /*
- * Let `group` read the counts and nothing more: the pin dir and map pins
+ * Let group o->gid read the counts and nothing more: the pin dir and map pins
  * get that group and `mode` (no write bits for anyone but root, so a
  * reader's update or delete fails), link pins stay root-only, and the bpffs
  * root gets o+x so readers can reach the dir without listing anything else.
@@ -317,23 +325,19 @@ static int grant_readers(const char *pin_dir, const struct ca_load_opts *o,
 					    CA_PIN_STATS, CA_PIN_HEALTH, CA_PIN_CONFIG };
 	unsigned mode = o->mode ? o->mode : 0640;
 	char path[PATH_MAX], parent[PATH_MAX];
-	struct group *g = getgrnam(o->group);
 	struct stat st;
 
-	if (!g)
-		return ca_errf(err, -ENOENT, "no group named '%s' (create it with groupadd)",
-			       o->group);
 	if (mode & 0022 || mode & ~0777u)
 		return ca_errf(err, -EINVAL, "--mode %o would let others than root write the "
 			       "maps; use read bits only, e.g. 0640", mode);
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		if (ca_pin_path(path, sizeof(path), pin_dir, maps[i]) ||
-		    chown(path, 0, g->gr_gid) || chmod(path, mode))
-			return ca_errf(err, -errno, "cannot give group %s access to %s: %s",
-				       o->group, path, strerror(errno));
+		if (ca_join_path(path, sizeof(path), pin_dir, maps[i]) ||
+		    chown(path, 0, o->gid) || chmod(path, mode))
+			return ca_errf(err, -errno, "cannot give group %u access to %s: %s",
+				       o->gid, path, strerror(errno));
 	}
 	/* the dir: search wherever the maps are readable */
-	if (chown(pin_dir, 0, g->gr_gid) || chmod(pin_dir, 0700 | ((mode & 0044) >> 2) | (mode & 0044)))
+	if (chown(pin_dir, 0, o->gid) || chmod(pin_dir, 0700 | ((mode & 0044) >> 2) | (mode & 0044)))
 		return ca_errf(err, -errno, "cannot set access on %s: %s", pin_dir, strerror(errno));
 	snprintf(parent, sizeof(parent), "%s", pin_dir);
 	if (stat(dirname(parent), &st) == 0 && !(st.st_mode & S_IXOTH) &&
@@ -379,7 +383,7 @@ static int load_fresh(const struct ca_load_opts *o, const char *pin_dir, struct 
 	}
 	if (!rc)
 		rc = pin_links(skel, staging, "", err);
-	if (!rc && o->group)
+	if (!rc && o->grant_group)
 		rc = grant_readers(staging, o, err);
 	if (!rc && rename(staging, pin_dir) != 0)
 		rc = ca_errf(err, -errno, "cannot publish %s: %s", pin_dir, strerror(errno));
@@ -400,7 +404,7 @@ static int read_pinned_config(const char *pin_dir, struct ca_config *c, struct c
 	__u32 zero = 0;
 	int fd, rc = 0;
 
-	ca_pin_path(path, sizeof(path), pin_dir, CA_PIN_CONFIG);
+	ca_join_path(path, sizeof(path), pin_dir, CA_PIN_CONFIG);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return ca_errf(err, -errno, "cannot open %s: %s", path, strerror(errno));
@@ -426,7 +430,7 @@ static int load_replace(const struct ca_load_opts *o, const char *pin_dir, struc
 	rc = read_pinned_config(pin_dir, &c, err);
 	if (rc)
 		return rc;
-	if (o->nr_v4 || o->nr_v6 || o->cgroup || o->max_peers || o->max_prefixes || o->group)
+	if (o->nr_v4 || o->nr_v6 || o->cgroup || o->max_peers || o->max_prefixes || o->grant_group)
 		return ca_errf(err, -EINVAL, "--replace keeps the loaded settings; to change "
 			       "prefixes, cgroup, sizes or group, unload and load again");
 	if (c.flags & CA_CFG_CGROUP) {

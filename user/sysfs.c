@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "errors.h"
@@ -19,7 +22,7 @@
 #define CGROUP2_SUPER_MAGIC	0x63677270
 #define DEFAULT_BPFFS		"/sys/fs/bpf"
 
-int ca_pin_path(char *buf, size_t len, const char *dir, const char *name)
+int ca_join_path(char *buf, size_t len, const char *dir, const char *name)
 {
 	int n = snprintf(buf, len, "%s/%s", dir, name);
 
@@ -175,23 +178,30 @@ static int seen_add(struct seen *s, uint32_t ino)
 	return 1;
 }
 
+/* Call fn for namespace fd if it is new; closes fd. */
+static int visit_fd(struct seen *s, int fd, int (*fn)(int, uint32_t, void *), void *arg)
+{
+	struct stat st;
+	int rc = fstat(fd, &st) ? 0 : seen_add(s, (uint32_t)st.st_ino);
+
+	if (rc > 0)
+		rc = fn(fd, (uint32_t)st.st_ino, arg);
+	close(fd);
+	return rc;
+}
+
 /* Visit the netns at dir/name/suffix if it is new. */
 static int visit_netns(struct seen *s, const char *dir, const char *name,
 		       const char *suffix, int (*fn)(int, uint32_t, void *), void *arg)
 {
 	char path[PATH_MAX];
-	struct stat st;
-	int fd, rc;
+	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s%s", dir, name, suffix);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;	/* the process exited, or not a namespace file */
-	rc = fstat(fd, &st) ? 0 : seen_add(s, (uint32_t)st.st_ino);
-	if (rc > 0)
-		rc = fn(fd, (uint32_t)st.st_ino, arg);
-	close(fd);
-	return rc;
+		return 0;	/* the task exited, or not a namespace file */
+	return visit_fd(s, fd, fn, arg);
 }
 
 static int walk_dir(struct seen *s, const char *dir, const char *suffix, bool pids_only,
@@ -212,6 +222,76 @@ static int walk_dir(struct seen *s, const char *dir, const char *suffix, bool pi
 	return rc;
 }
 
+/* The netns of socket `fd` of process `pid`, as a new fd, or -1. */
+static int socket_netns(int pidfd, int fd)
+{
+	int sfd = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	int nsfd;
+
+	if (sfd < 0)
+		return -1;
+	nsfd = ioctl(sfd, SIOCGSKNS);
+	close(sfd);
+	return nsfd;
+}
+
+/* Namespaces that no process is in any more but whose sockets a process
+ * still holds (it created them, then setns()ed away). */
+static int walk_socket_namespaces(struct seen *s, const char *pid,
+				  int (*fn)(int, uint32_t, void *), void *arg)
+{
+	char dir[PATH_MAX], link[64], path[PATH_MAX];
+	struct dirent *e;
+	int pidfd, rc = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%s/fd", pid);
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	pidfd = (int)syscall(SYS_pidfd_open, (pid_t)atoi(pid), 0);
+	while (pidfd >= 0 && !rc && (e = readdir(d))) {
+		ssize_t n;
+		int nsfd;
+
+		if (ca_join_path(path, sizeof(path), dir, e->d_name))
+			continue;
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 7 || strncmp(link, "socket:", 7) != 0)
+			continue;
+		nsfd = socket_netns(pidfd, atoi(e->d_name));
+		if (nsfd < 0)
+			continue;
+		rc = visit_fd(s, nsfd, fn, arg);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	closedir(d);
+	return rc;
+}
+
+/* Every process's and thread's namespace, then those held only by sockets. */
+static int walk_processes(struct seen *s, int (*fn)(int, uint32_t, void *), void *arg)
+{
+	DIR *d = opendir("/proc");
+	char tasks[PATH_MAX];
+	struct dirent *e;
+	int rc = 0;
+
+	if (!d)
+		return -errno;
+	while (!rc && (e = readdir(d))) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(tasks, sizeof(tasks), "/proc/%s/task", e->d_name);
+		rc = walk_dir(s, tasks, "/ns/net", true, fn, arg);
+		if (!rc)
+			rc = walk_socket_namespaces(s, e->d_name, fn, arg);
+	}
+	closedir(d);
+	return rc;
+}
+
 int ca_foreach_netns(int (*fn)(int fd, uint32_t inode, void *arg), void *arg,
 		     struct ca_error *err)
 {
@@ -219,9 +299,9 @@ int ca_foreach_netns(int (*fn)(int fd, uint32_t inode, void *arg), void *arg,
 	int rc = visit_netns(&s, "/proc", "self", "/ns/net", fn, arg);
 
 	if (!rc)
-		rc = walk_dir(&s, "/proc", "/ns/net", true, fn, arg);
-	if (!rc)
 		rc = walk_dir(&s, "/run/netns", "", false, fn, arg);
+	if (!rc)
+		rc = walk_processes(&s, fn, arg);
 	free(s.ino);
 	if (rc == -ENOMEM)
 		return ca_errf(err, rc, "out of memory listing network namespaces");

@@ -7,8 +7,8 @@
 
 #include "connaudit.h"
 
-/* buf = dir/name. Returns 0, or -ENAMETOOLONG if it does not fit. */
-int ca_pin_path(char *buf, size_t len, const char *dir, const char *name);
+/* buf = dir/name (a pin, or any path). Returns 0, or -ENAMETOOLONG if it does not fit. */
+int ca_join_path(char *buf, size_t len, const char *dir, const char *name);
 
 /* Resolve the pin dir: arg, else $CONNAUDIT_PIN_DIR, else the default. */
 const char *ca_resolve_pin_dir(const char *arg);

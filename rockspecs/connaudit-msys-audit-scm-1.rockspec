@@ -1,0 +1,61 @@
+-- LuaRocks package of the Lua module msys.audit: Momentum's
+-- msys.audit.inbound_session_count() answered by the connaudit auditor.
+-- Build from a checkout: luarocks --lua-version=5.4 make rockspecs/connaudit-msys-audit-scm-1.rockspec
+-- The module reads the maps that `connaudit load` (root) pinned; it links
+-- the query half of the connaudit library (compiled in here, so that no
+-- libconnaudit needs installing) and the system's libbpf.
+rockspec_format = "3.0"
+package = "connaudit-msys-audit"
+version = "scm-1"
+
+-- `luarocks make` from a checkout builds the files in it and ignores source.url;
+-- set the url to where the repository is published before uploading the rock.
+source = {
+   url = "git+file:///usr/src/connaudit",
+}
+
+description = {
+   summary = "msys.audit.inbound_session_count() for Lua 5.4, from connaudit's eBPF counts",
+   detailed = [[
+Counts open inbound TCP sessions per service and client CIDR, as Momentum's
+msys.audit.inbound_session_count(cidr, servicename) does, from the BPF maps
+of the connaudit auditor (Linux 5.12 or later). Loading the auditor needs
+root; reading the counts needs only access to its pins.
+]],
+   license = "LGPL-2.1-only OR BSD-2-Clause",
+   labels = { "ebpf", "tcp", "momentum" },
+}
+
+supported_platforms = { "linux" }
+
+dependencies = {
+   "lua >= 5.4, < 5.5",
+}
+
+external_dependencies = {
+   LIBBPF = {
+      header = "bpf/libbpf.h",
+      library = "bpf",
+   },
+}
+
+build = {
+   type = "builtin",
+   modules = {
+      ["msys.audit"] = {
+         sources = {
+            "lua/audit.c",
+            "user/cidr.c",
+            "user/count.c",
+            "user/errors.c",
+            "user/handle.c",
+            "user/services.c",
+            "user/sysfs.c",
+         },
+         defines = { "_GNU_SOURCE" },
+         incdirs = { "include", "user", "lua", "$(LIBBPF_INCDIR)" },
+         libdirs = { "$(LIBBPF_LIBDIR)" },
+         libraries = { "bpf" },
+      },
+   },
+}

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# The real-kernel tests: BUILD_DIR/tests/kernel_test (library level), then
+# the connaudit command checked against the real `ss` in a network namespace.
+# Usage: tests/kernel/run.sh BUILD_DIR      (as root)
+# Ends with "N passed, N failed" over both; exits non-zero on any failure.
+set -u
+
+build=${1:?usage: $0 BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+connaudit=$build/connaudit
+holdconns=$build/tests/holdconns
+ns=connaudit-clitest-$$
+pin=/sys/fs/bpf/connaudit-clitest-$$
+passed=0
+failed=0
+holders=()
+
+# ---- plumbing ---------------------------------------------------------------
+
+ok()     { passed=$((passed + 1)); echo "ok - $1"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $1"; }
+
+# Inside the test namespace, keeping our mounts: `ip netns exec` would mount
+# a fresh /sys, where /sys/fs/bpf holds no pins.
+in_ns() { nsenter --net="/run/netns/$ns" "$@"; }
+
+cleanup() {
+  local pid
+  for pid in "${holders[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+  [ -e "$pin" ] && "$connaudit" unload --pin-dir "$pin" --quiet 2>/dev/null
+  [ -e "$pin" ] && rm -rf "$pin"
+  ip netns del "$ns" 2>/dev/null
+  [ -n "${tmp:-}" ] && rm -rf "$tmp"
+}
+
+# The Makefile may not build holdconns (yet): build it here, from the same
+# helpers the scenarios use.
+build_holdconns() {
+  [ "$holdconns" -nt "$here/holdconns.c" ] && [ "$holdconns" -nt "$here/netlib.c" ] &&
+    [ "$holdconns" -nt "$here/netlib.h" ] && return 0
+  mkdir -p "$build/tests" &&
+    ${CC:-cc} -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$here" \
+      "$here/holdconns.c" "$here/netlib.c" -o "$holdconns"
+}
+
+# Start holdconns in the namespace with these specs; wait for "ready".
+hold() {
+  local out=$tmp/hold.${#holders[@]}
+  # nsenter itself, not in_ns: nsenter execs holdconns, so $! is its pid.
+  nsenter --net="/run/netns/$ns" "$holdconns" "$@" >"$out" 2>&1 &
+  holders+=($!)
+  for _ in $(seq 100); do
+    grep -q '^ready$' "$out" && return 0
+    kill -0 "${holders[-1]}" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "holdconns $*:"; sed 's/^/  /' "$out"
+  return 1
+}
+
+# Stop the most recent holdconns: every connection it held ends.
+release() {
+  local pid=${holders[-1]}
+  kill "$pid"; wait "$pid" 2>/dev/null
+  unset 'holders[-1]'
+}
+
+# ---- the two views ------------------------------------------------------------
+
+# "PORT ADDRESS COUNT" lines, sorted, from ss: ESTABLISHED and CLOSE-WAIT
+# sockets whose local port has a listener, v4-mapped peers as IPv4. The
+# last two fields are local and peer whether or not ss prints a state column.
+ss_inbound() {
+  local ports
+  ports=$(in_ns ss -Htln | awk '{ n = split($(NF-1), a, ":"); print a[n] }' | sort -u)
+  in_ns ss -Htn state established state close-wait |
+    awk -v ports="$ports" '
+      BEGIN { n = split(ports, p, "\n"); for (i = 1; i <= n; i++) listening[p[i]] = 1 }
+      {
+        local = $(NF-1); peer = $NF
+        lport = local; sub(/.*:/, "", lport)
+        sub(/:[0-9]+$/, "", peer); gsub(/[][]/, "", peer); sub(/^::ffff:/, "", peer)
+        if (lport in listening) count[lport " " peer]++
+      }
+      END { for (k in count) print k, count[k] }' | sort
+}
+
+auditor_dump() { in_ns "$connaudit" dump --pin-dir "$pin" | sort; }
+
+total() { awk '{ s += $3 } END { print s + 0 }'; }
+
+# Poll (bounded) until ss shows the $2 sessions we made and the dump agrees
+# line for line: loopback handshakes finish a moment after connect returns.
+compare_dump() {
+  local what=$1 sessions=$2 want got
+  for _ in $(seq 40); do
+    want=$(ss_inbound); got=$(auditor_dump)
+    [ "$want" = "$got" ] && [ "$(total <<<"$want")" -eq "$sessions" ] &&
+      { ok "dump matches ss: $what ($sessions sessions)"; return; }
+    sleep 0.05
+  done
+  not_ok "dump matches ss: $what: expected $sessions sessions, ss shows $(total <<<"$want")"
+  diff <(echo "$want") <(echo "$got") | sed 's/^/#   /; s/^#   </#   ss only:   /; s/^#   >/#   dump only: /'
+}
+
+# Sum of the ss view over port $1 and peers matching regex $2.
+ss_sum() {
+  ss_inbound | awk -v port="$1" -v re="$2" '$1 == port && $2 ~ re { s += $3 } END { print s + 0 }'
+}
+
+# connaudit count ARGS... must print the ss sum over port $1, peers ~ $2.
+check_count() {
+  local port=$1 re=$2; shift 2
+  local want got
+  want=$(ss_sum "$port" "$re")
+  got=$(in_ns "$connaudit" count --pin-dir "$pin" "$@" 2>&1)
+  if [ "$got" = "$want" ] && [ "$want" != 0 ]; then
+    ok "count $* = $want"
+  else
+    not_ok "count $*: ss says $want, connaudit printed '$got'"
+  fi
+}
+
+check_counts() {
+  check_count 25 '^127\.0\.1\.1$' /32 SMTP --peer 127.0.1.1
+  check_count 25 '^127\.0\.1\.1$' ::ffff:127.0.1.1 SMTP
+  check_count 25 '^127\.0\.1\.' /24 SMTP --peer 127.0.1.200
+  check_count 25 '^fd00:ca::[0-9a-f]+$' '[fd00:ca::]/64' SMTP
+  check_count 25 '' /0 SMTP
+  check_count 2025 '^fd00:ca::[0-9a-f]+$' /24,/64 Control --peer fd00:ca::9
+}
+
+# ---- the run --------------------------------------------------------------------
+
+# The library-level scenarios, their tally added to ours.
+run_kernel_test() {
+  local log=$tmp/kernel_test.log kp='' kf='' rc
+  "$build/tests/kernel_test" | tee "$log"
+  rc=${PIPESTATUS[0]}
+  read -r kp kf < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log" | tail -1)
+  passed=$((passed + ${kp:-0}))
+  failed=$((failed + ${kf:-0}))
+  # A crash or an interrupted run may print no tally, or a clean one.
+  if [ -z "$kf" ] || { [ "$rc" -ne 0 ] && [ "$kf" -eq 0 ]; }; then
+    not_ok "kernel_test exited with status $rc"
+  fi
+}
+
+cli_checks() {
+  build_holdconns || { not_ok "build holdconns"; return; }
+  if ! ip netns add "$ns" || ! in_ns ip link set lo up; then
+    not_ok "make namespace $ns"
+    return
+  fi
+
+  # Sessions from before the load (seeded) ...
+  hold addr=fd00:ca::1/128 addr=fd00:ca::2/128 addr=fd00:ca::3/128 \
+       'listen=[::]:25' 'listen=[::]:2025' \
+       'conn=127.0.1.1>127.0.0.1:25*2' 'conn=fd00:ca::2>[fd00:ca::1]:25' \
+       'closewait=127.0.1.2>127.0.0.1:25' 'conn=fd00:ca::3>[fd00:ca::1]:2025' ||
+    { not_ok "open the first connections"; return; }
+  if "$connaudit" load --pin-dir "$pin" --quiet; then ok "load"; else not_ok "load"; return; fi
+  compare_dump "sessions opened before load" 5
+
+  # ... and after it, on listeners of their own.
+  hold 'listen=127.0.0.1:1825' 'conn=127.0.1.1>127.0.0.1:1825*3' \
+       'listen=[::]:4802' 'conn=127.0.2.1>127.0.0.1:4802' \
+       'closewait=fd00:ca::2>[fd00:ca::1]:4802' ||
+    { not_ok "open more connections"; return; }
+  compare_dump "more sessions after load" 10
+  check_counts
+
+  release
+  compare_dump "the later sessions closed" 5
+  check_counts
+
+  if "$connaudit" unload --pin-dir "$pin" --quiet; then ok "unload"; else not_ok "unload"; fi
+  if in_ns "$connaudit" dump --pin-dir "$pin" >/dev/null 2>&1; then
+    not_ok "dump fails after unload"
+  else
+    ok "dump fails after unload"
+  fi
+}
+
+tmp=$(mktemp -d)
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+run_kernel_test
+echo "# the connaudit command against ss, in namespace $ns"
+cli_checks
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

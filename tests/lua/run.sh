@@ -1,0 +1,132 @@
+#!/bin/bash
+# run.sh BUILD_DIR - the tests of the Lua module msys.audit (make lua-test).
+#
+#  a. No auditor, no root needed: argument handling, configure, the C API
+#     (test_args.lua, test_host.lua). Run as the caller and, when root and
+#     user nobody exists, again as nobody to show root is not needed.
+#  b. Root only: counts against the real auditor, loaded under a test-only
+#     pin dir, in a private network namespace full of live connections
+#     (test_live.lua, test_host.lua with CONNAUDIT_LIVE=1).
+#
+# Prints every suite's "ok"/"not ok" lines, then the totals as the last line,
+# "N passed, N failed"; exits 1 if anything failed.
+set -u
+
+usage() { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
+if [ $# -ne 1 ] || [ ! -d "$1" ]; then
+	usage
+fi
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+BUILD=$(cd "$1" && pwd)
+# shellcheck source=tests/lua/live.sh
+. "$HERE/live.sh"
+live_init "ca-luatest-$$" "$BUILD"
+
+TMP=$(mktemp -d /tmp/ca-luatest.XXXXXX) || exit 1
+chmod 755 "$TMP"	# readable by nobody in group a
+cleanup() {
+	live_cleanup
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PASSED=0
+FAILED=0
+
+# pkg-config's output is meant to split into words.
+# shellcheck disable=SC2046
+build_helpers() {
+	live_build_conns "$ROOT" &&
+	cc -Wall -Wextra -Werror -g -O2 $(pkg-config --cflags lua5.4) -I"$ROOT/lua" "$HERE/host.c" \
+		-L"$BUILD/lua/msys" -l:audit.so -Wl,-rpath,"$BUILD/lua/msys" \
+		$(pkg-config --libs lua5.4) -o "$BUILD/tests/lua/host"
+}
+
+# run_suite LABEL CMD...: run one test program, show its output and add its
+# summary line to the totals. A program that dies without a summary, or
+# whose exit status disagrees with it, counts as one more failure.
+run_suite() {
+	local label=$1 out="$TMP/suite.out" rc summary re='^([0-9]+) passed, ([0-9]+) failed$'
+
+	shift
+	echo "== $label"
+	"$@" > "$out" 2>&1
+	rc=$?
+	cat "$out"
+	summary=$(tail -n 1 "$out")
+	if [[ $summary =~ $re ]]; then
+		PASSED=$((PASSED + BASH_REMATCH[1]))
+		FAILED=$((FAILED + BASH_REMATCH[2]))
+		[ "$rc" -eq 0 ] || [ "${BASH_REMATCH[2]}" -ne 0 ] && return
+	fi
+	echo "not ok - $label exited with status $rc"
+	FAILED=$((FAILED + 1))
+}
+
+# The module, the runner and the example policy, for any user.
+LUA_ENV=(LUA_CPATH="$BUILD/lua/?.so" LUA_PATH="$HERE/?.lua;$ROOT/lua/examples/?.lua")
+
+# Group a. The pin dir does not exist and the services file is empty, so no
+# real auditor or host services.conf is ever read.
+group_a() {
+	local label=$1
+
+	shift
+	: > "$TMP/services.conf"
+	chmod 644 "$TMP/services.conf"
+	local env=(env "${LUA_ENV[@]}" CONNAUDIT_PIN_DIR="$TMP/no-auditor"
+		   CONNAUDIT_CONFIG="$TMP/services.conf")
+	run_suite "arguments ($label)" "$@" "${env[@]}" lua5.4 "$HERE/test_args.lua"
+	run_suite "C API ($label)" "$@" "${env[@]}" "$BUILD/tests/lua/host" "$HERE/test_host.lua"
+}
+
+# The connections test_live.lua counts: its cases pick peers from these.
+# Port 25 is SMTP, 2025 Control; "::" listeners are dual-stack, so IPv4
+# peers arrive as ::ffff:a.b.c.d; -w leaves the accepted side in CLOSE_WAIT.
+LIVE_V6_ADDRS=(fd00:ca::1 fd00:ca::2 fd00:ca::3 fd00:ca:0:1::4)
+# shellcheck disable=SC2054 # the commas belong to conns' arguments
+LIVE_CONNS_ARGS=(-l ::,25 -l ::,2025
+	-c 127.0.0.2,127.0.0.1,25,3
+	-c 127.0.0.3,127.0.0.1,25,1 -w 127.0.0.3,127.0.0.1,25,1
+	-c 127.0.1.9,127.0.0.1,25,2
+	-c 127.0.0.2,127.0.0.1,2025,2 -c 127.0.0.4,127.0.0.1,2025,1
+	-c fd00:ca::2,fd00:ca::1,25,2 -c fd00:ca::3,fd00:ca::1,25,1
+	-c fd00:ca:0:1::4,fd00:ca::1,25,1)
+
+group_b() {
+	if ! { live_netns_add "${LIVE_V6_ADDRS[@]}" && live_load &&
+	       live_conns_start "$TMP/conns.out" "${LIVE_CONNS_ARGS[@]}"; }; then
+		echo "not ok - live setup failed"
+		FAILED=$((FAILED + 1))
+		return
+	fi
+	local env=(env "${LUA_ENV[@]}" CONNAUDIT_PIN_DIR="$LIVE_PIN_DIR"
+		   CONNAUDIT_CONFIG="$TMP/services.conf" CONNAUDIT_BIN="$LIVE_BIN")
+	run_suite "live counts" live_ns "${env[@]}" lua5.4 "$HERE/test_live.lua"
+	run_suite "C API (live)" live_ns "${env[@]}" CONNAUDIT_LIVE=1 \
+		"$BUILD/tests/lua/host" "$HERE/test_host.lua"
+}
+
+if ! build_helpers; then
+	echo "not ok - building the test helpers failed"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+group_a "$(id -un)"
+if [ "$(id -u)" -eq 0 ]; then
+	if id nobody > /dev/null 2>&1; then
+		group_a nobody setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups
+	else
+		echo "== arguments as nobody: skipped, no user nobody"
+	fi
+	group_b
+else
+	echo "== live counts: skipped, they need root (to load the auditor)"
+fi
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]

@@ -1,0 +1,127 @@
+# lib.sh - sourced by the tests/ops suites: result lines and a live auditor.
+#
+# Each suite runs as `SUITE.sh BUILD_DIR`, prints "ok - ...", "not ok - ..."
+# and "skip - ..." lines and ends with "N passed, N failed, N skipped"; it
+# exits 1 when anything failed. The live parts reuse tests/lua/live.sh: a
+# private network namespace entered with nsenter (not `ip netns exec`, which
+# hides /sys/fs/bpf), loopback addresses only, an auditor under a test-only
+# pin dir, and cleanup from an EXIT trap even when a check fails.
+
+OPS_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+OPS_ROOT=$(cd "$OPS_HERE/../.." && pwd)
+. "$OPS_ROOT/tests/lua/live.sh"
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+
+ok() { echo "ok - $*"; PASSED=$((PASSED + 1)); }
+not_ok() { echo "not ok - $*"; FAILED=$((FAILED + 1)); }
+skip() { echo "skip - $*"; SKIPPED=$((SKIPPED + 1)); }
+
+# check DESCRIPTION CMD...: ok when CMD succeeds.
+check() {
+	local what=$1
+
+	shift
+	if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+# check_fails DESCRIPTION CMD...: ok when CMD fails.
+check_fails() {
+	local what=$1
+
+	shift
+	if "$@"; then not_ok "$what (it succeeded)"; else ok "$what"; fi
+}
+
+# check_eq DESCRIPTION WANT GOT
+check_eq() {
+	if [ "$2" = "$3" ]; then
+		ok "$1"
+	else
+		not_ok "$1: want '$2', got '$3'"
+	fi
+}
+
+# check_has DESCRIPTION FILE PATTERN: ok when FILE has a line matching the
+# fixed string PATTERN.
+check_has() {
+	if grep -qF -- "$3" "$2"; then
+		ok "$1"
+	else
+		not_ok "$1: no '$3' in:"
+		sed 's/^/    /' "$2"
+	fi
+}
+
+summary() {
+	echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+	[ "$FAILED" -eq 0 ]
+}
+
+# ops_init SUITE BUILD_DIR: BUILD, BIN, TMP (removed on exit) and the live
+# names (namespace and pin dir connaudit-ops-PID-SUITE). Runs ops_cleanup,
+# then the suite's own cleanup function if it defines one, on exit.
+ops_init() {
+	[ $# -eq 2 ] && [ -d "$2" ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
+	BUILD=$(cd "$2" && pwd)
+	BIN=$BUILD/connaudit
+	TMP=$(mktemp -d "/tmp/connaudit-ops-$1.XXXXXX") || exit 1
+	chmod 755 "$TMP"	# the readers test runs commands as other users
+	live_init "connaudit-ops-$$-$1" "$BUILD"
+	LIVE_CONNS=$BUILD/tests/ops/conns
+	trap ops_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+ops_cleanup() {
+	declare -F suite_cleanup > /dev/null && suite_cleanup
+	live_cleanup
+	rm -rf "$TMP"
+}
+
+# need_root WHAT: end the suite with a skip when not root.
+need_root() {
+	[ "$(id -u)" -eq 0 ] && return 0
+	skip "$1: needs root"
+	summary
+	exit
+}
+
+# The connections every live suite holds, and what they add up to. Port 25
+# is SMTP and 2025 Control; "::" is dual-stack, so IPv4 peers of port 25
+# arrive as ::ffff:a.b.c.d and are counted as IPv4.
+OPS_V6_ADDRS=(fd00:ca::1 fd00:ca::2)
+OPS_CONNS_ARGS=(-l ::,25 -l 127.0.0.1,2025
+	-c 127.0.0.2,127.0.0.1,25,3 -c 127.0.1.9,127.0.0.1,25,1
+	-c fd00:ca::2,fd00:ca::1,25,2 -c 127.0.0.3,127.0.0.1,2025,2)
+OPS_SMTP=6
+OPS_CONTROL=2
+
+# The connection holder, tests/lua/conns.c on tests/kernel/netlib.c (no
+# python or nc needed).
+ops_build_conns() {
+	[ "$LIVE_CONNS" -nt "$OPS_ROOT/tests/lua/conns.c" ] &&
+		[ "$LIVE_CONNS" -nt "$OPS_ROOT/tests/kernel/netlib.c" ] && return 0
+	mkdir -p "$(dirname "$LIVE_CONNS")" &&
+	cc -Wall -Wextra -Werror -O2 -D_GNU_SOURCE -I"$OPS_ROOT/tests/kernel" \
+		"$OPS_ROOT/tests/lua/conns.c" "$OPS_ROOT/tests/kernel/netlib.c" -o "$LIVE_CONNS"
+}
+
+# ops_live [LOAD_ARGS...]: the namespace, the auditor (loaded with
+# LOAD_ARGS) and the connections above. Returns non-zero, with a "not ok"
+# line, when any of it fails.
+ops_live() {
+	ops_build_conns &&
+	live_netns_add "${OPS_V6_ADDRS[@]}" &&
+	"$BIN" load --pin-dir "$LIVE_PIN_DIR" --quiet "$@" &&
+	live_conns_start "$TMP/conns.out" "${OPS_CONNS_ARGS[@]}" && return 0
+	not_ok "live setup: namespace $LIVE_NS, auditor at $LIVE_PIN_DIR, connections"
+	return 1
+}
+
+# ops_count CIDR SERVICE: the count as root, inside the namespace.
+ops_count() {
+	live_ns "$BIN" count "$1" "$2" --pin-dir "$LIVE_PIN_DIR" --config /dev/null
+}

@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * cli_metrics.c - connaudit metrics: counts, event counters and health in
+ * the Prometheus text exposition format (version 0.0.4), printed once or
+ * served over plain HTTP (GET /metrics) with libmicrohttpd.
+ *
+ * Every scrape opens the pins afresh, so an unload or a reload shows in the
+ * next scrape (connaudit_up 0 while nothing is loaded) without a restart.
+ * A scrape that fails half-way is thrown away whole: a partial exposition
+ * would look like sessions that went to zero.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "cli.h"
+
+#define METRICS_TYPE	"text/plain; version=0.0.4; charset=utf-8"
+#define ERROR_TYPE	"text/plain; charset=utf-8"
+#define HTTP_TIMEOUT_S	10	/* a scraper that stalls loses its connection */
+#define HTTP_MAX_CONNS	16	/* scrapers are few; refuse a flood */
+
+/* What every scrape needs, fixed when the command starts. */
+struct metrics_src {
+	const struct cli *c;
+	struct ca_services services;
+	struct ca_cidr lens;	/* --prefix: how to group peers */
+	bool top;		/* --prefix given: export the busiest prefixes */
+};
+
+/* ---- the exposition format ---------------------------------------------- */
+
+struct label {
+	const char *name, *value;
+};
+
+static void put_family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value may hold anything but must escape \, " and newline. */
+static void put_label_value(FILE *f, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fprintf(f, "\\%c", *v);
+		else if (*v == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*v, f);
+	}
+}
+
+/* name{label="value",...} VALUE, VALUE formatted from fmt. */
+static void put_sample(FILE *f, const char *name, const struct label *labels, size_t n,
+		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void put_sample(FILE *f, const char *name, const struct label *labels, size_t n,
+		       const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(name, f);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "%s%s=\"", i ? "," : "{", labels[i].name);
+		put_label_value(f, labels[i].value);
+		fputc('"', f);
+	}
+	fputs(n ? "} " : " ", f);
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fputc('\n', f);
+}
+
+/* A family of one map-labelled sample per map, from two values. */
+static void put_per_map(FILE *f, const char *name, const char *type, const char *help,
+			uint64_t peers, uint64_t prefixes)
+{
+	put_family(f, name, type, help);
+	put_sample(f, name, &(struct label){ "map", CA_PIN_PEERS }, 1, "%" PRIu64, peers);
+	put_sample(f, name, &(struct label){ "map", CA_PIN_PREFIXES }, 1, "%" PRIu64, prefixes);
+}
+
+/* ---- what a scrape reads ------------------------------------------------ */
+
+/* Sessions to one port of svc from any peer: the per-port total entry. */
+static int count_port(struct ca_handle *h, const struct ca_service *svc, unsigned i,
+		      uint64_t *n, struct ca_error *err)
+{
+	struct ca_service one = *svc;
+	struct ca_cidr all = { .kind = CA_CIDR_ALL };
+	int rc;
+
+	one.ports[0] = svc->ports[i];
+	one.nports = 1;
+	rc = ca_count(h, &all, &one, NULL, n, err);
+	return rc < 0 ? rc : 0;	/* CA_INCOMPLETE shows in connaudit_counts_exact */
+}
+
+static int put_sessions(FILE *f, struct ca_handle *h, const struct ca_services *services)
+{
+	static const char name[] = "connaudit_inbound_sessions";
+	struct ca_error err;
+	char port[8];
+	uint64_t n;
+
+	put_family(f, name, "gauge", "Open inbound TCP sessions (established or close-wait) "
+		   "to the port, in this network namespace.");
+	for (unsigned s = 0; s < services->n; s++) {
+		const struct ca_service *svc = &services->svc[s];
+
+		for (unsigned i = 0; i < svc->nports; i++) {
+			if (count_port(h, svc, i, &n, &err))
+				return cli_fail("%s", err.msg);
+			snprintf(port, sizeof(port), "%u", svc->ports[i]);
+			put_sample(f, name, (struct label[]){ { "service", svc->name },
+				   { "port", port } }, 2, "%" PRIu64, n);
+		}
+	}
+	return 0;
+}
+
+/* The busiest --prefix client prefixes of every service, -n of each. */
+static int put_top_prefixes(FILE *f, struct ca_handle *h, const struct metrics_src *m)
+{
+	static const char name[] = "connaudit_top_prefix_sessions";
+	char addr[INET6_ADDRSTRLEN], prefix[INET6_ADDRSTRLEN + 4];
+	struct cli_entry *peers = NULL, *top = NULL;
+	uint32_t netns;
+	size_t n = 0;
+
+	if (cli_netns(m->c, &netns) || cli_collect_peers(h, netns, &peers, &n))
+		return 1;
+	top = malloc((n ? n : 1) * sizeof(*top));
+	if (!top) {
+		free(peers);
+		return cli_fail("out of memory");
+	}
+	put_family(f, name, "gauge", "Open inbound TCP sessions from the busiest client "
+		   "prefixes of each service (connaudit top), in this network namespace.");
+	for (unsigned s = 0; s < m->services.n; s++) {
+		const struct ca_service *svc = &m->services.svc[s];
+		size_t k = cli_group_by_prefix(peers, n, svc, &m->lens, top);
+
+		for (size_t i = 0; i < k && i < m->c->top_n; i++) {
+			cli_key_addr(&top[i].key, addr, sizeof(addr));
+			snprintf(prefix, sizeof(prefix), "%s/%u", addr, top[i].key.prefixlen);
+			put_sample(f, name, (struct label[]){ { "service", svc->name },
+				   { "prefix", prefix } }, 2, "%" PRIu64, top[i].count);
+		}
+	}
+	free(top);
+	free(peers);
+	return 0;
+}
+
+static int put_stats(FILE *f, struct ca_handle *h)
+{
+	static const char name[] = "connaudit_events_total";
+	uint64_t stats[CA_STAT_NR];
+	struct ca_error err;
+
+	if (ca_read_stats(h, stats, &err))
+		return cli_fail("%s", err.msg);
+	put_family(f, name, "counter", "Events handled by the auditor's BPF programs, by "
+		   "kind (the counters of connaudit status).");
+	for (int i = 0; i < CA_STAT_NR; i++)
+		put_sample(f, name, &(struct label){ "kind", cli_stat_names[i] }, 1,
+			   "%" PRIu64, stats[i]);
+	return 0;
+}
+
+static int put_health(FILE *f, struct ca_handle *h)
+{
+	struct ca_health hv;
+	struct ca_error err;
+
+	if (ca_read_health(h, &hv, &err))
+		return cli_fail("%s", err.msg);
+	put_family(f, "connaudit_counts_exact", "gauge", "1 when every count is exact, 0 when "
+		   "some may be low (see the other health metrics and connaudit status).");
+	put_sample(f, "connaudit_counts_exact", NULL, 0, "%d", cli_health_exact(&hv));
+	put_family(f, "connaudit_incomplete_sessions", "gauge",
+		   "Live sessions missing from some count.");
+	put_sample(f, "connaudit_incomplete_sessions", NULL, 0, "%" PRId64, (int64_t)hv.incomplete);
+	put_per_map(f, "connaudit_map_full_total", "counter",
+		    "Inserts the kernel refused because the map was full.",
+		    hv.peers_full, hv.prefixes_full);
+	put_family(f, "connaudit_contention_total", "counter",
+		   "Inserts abandoned after too many retries.");
+	put_sample(f, "connaudit_contention_total", NULL, 0, "%" PRIu64, (uint64_t)hv.contention);
+	put_family(f, "connaudit_storage_failures_total", "counter",
+		   "Sessions not counted for want of socket storage.");
+	put_sample(f, "connaudit_storage_failures_total", NULL, 0, "%" PRIu64,
+		   (uint64_t)hv.storage_fail);
+	put_family(f, "connaudit_underflows_total", "counter",
+		   "Decrements that found no entry to decrement.");
+	put_sample(f, "connaudit_underflows_total", NULL, 0, "%" PRIu64, (uint64_t)hv.underflow);
+	return 0;
+}
+
+static int put_maps(FILE *f, struct ca_handle *h)
+{
+	const struct ca_config *cfg = ca_loaded_config(h);
+	size_t peers, prefixes;
+	struct ca_error err;
+
+	if (cli_count_entries(h, false, &peers, &err) ||
+	    cli_count_entries(h, true, &prefixes, &err))
+		return cli_fail("%s", err.msg);
+	put_per_map(f, "connaudit_map_entries", "gauge",
+		    "Entries in use, in every network namespace.", peers, prefixes);
+	put_per_map(f, "connaudit_map_capacity", "gauge",
+		    "Most entries the map can hold.", cfg->max_peers, cfg->max_prefixes);
+	put_family(f, "connaudit_load_time_seconds", "gauge",
+		   "When the auditor was first loaded, in seconds since the epoch.");
+	put_sample(f, "connaudit_load_time_seconds", NULL, 0, "%" PRIu64,
+		   (uint64_t)cfg->loaded_at);
+	return 0;
+}
+
+static void put_up(FILE *f, bool up)
+{
+	put_family(f, "connaudit_up", "gauge", "1 when the auditor's maps could be read.");
+	put_sample(f, "connaudit_up", NULL, 0, "%d", up);
+}
+
+/* Everything a loaded auditor tells. Prints the error and returns non-zero
+ * on failure, with f holding a partial text. */
+static int put_all(FILE *f, const struct metrics_src *m)
+{
+	struct ca_handle *h = cli_open(m->c);
+	int rc;
+
+	if (!h)
+		return 1;
+	put_up(f, true);
+	rc = put_sessions(f, h, &m->services) || (m->top && put_top_prefixes(f, h, m)) ||
+	     put_stats(f, h) || put_health(f, h) || put_maps(f, h);
+	ca_close(h);
+	return rc;
+}
+
+/* One scrape into a malloc'ed *text of *len bytes. Returns 0 when the
+ * auditor could be read; else 1, and the text says only connaudit_up 0. */
+static int render(const struct metrics_src *m, char **text, size_t *len)
+{
+	FILE *f = open_memstream(text, len);
+	int rc;
+
+	if (!f)
+		return cli_fail("out of memory");
+	rc = put_all(f, m);
+	if (rc) {
+		fclose(f);	/* drop what the failed scrape wrote */
+		free(*text);
+		*text = NULL;
+		f = open_memstream(text, len);
+		if (!f)
+			return cli_fail("out of memory");
+		put_up(f, false);
+	}
+	fclose(f);
+	return rc;
+}
+
+/* ---- serving ---------------------------------------------------------------- */
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
+			     char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **req_cls)
+{
+	static char not_found[] = "not found: the metrics are at /metrics\n";
+	static char bad_method[] = "only GET (and HEAD) are served\n";
+	char *text = NULL;
+	size_t len = 0;
+
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	(void)req_cls;
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, ERROR_TYPE, bad_method,
+			     sizeof(bad_method) - 1, MHD_RESPMEM_PERSISTENT);
+	if (strcmp(url, "/metrics"))
+		return reply(conn, MHD_HTTP_NOT_FOUND, ERROR_TYPE, not_found,
+			     sizeof(not_found) - 1, MHD_RESPMEM_PERSISTENT);
+	render(cls, &text, &len);	/* a failed scrape still answers: connaudit_up 0 */
+	return text ? reply(conn, MHD_HTTP_OK, METRICS_TYPE, text, len, MHD_RESPMEM_MUST_FREE)
+		    : MHD_NO;
+}
+
+/* "ADDR:PORT" or "[IPv6]:PORT" into *sa; returns its length, 0 if malformed. */
+static socklen_t parse_listen(const char *s, struct sockaddr_storage *sa)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)sa;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+	const char *colon = strrchr(s, ':');
+	char host[INET6_ADDRSTRLEN + 2], *end;
+	unsigned long port;
+	size_t hlen;
+
+	if (!colon)
+		return 0;
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	hlen = (size_t)(colon - s);
+	if (errno || end == colon + 1 || *end || port == 0 || port > 65535 || hlen >= sizeof(host))
+		return 0;
+	if (s[0] == '[' && hlen >= 2 && s[hlen - 1] == ']')
+		snprintf(host, sizeof(host), "%.*s", (int)hlen - 2, s + 1);
+	else
+		snprintf(host, sizeof(host), "%.*s", (int)hlen, s);
+	memset(sa, 0, sizeof(*sa));
+	if (s[0] != '[' && inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		return sizeof(*in);
+	}
+	if (s[0] == '[' && inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		return sizeof(*in6);
+	}
+	return 0;
+}
+
+static bool is_loopback(const struct sockaddr_storage *sa)
+{
+	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+	if (sa->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+}
+
+/* Serve until SIGINT or SIGTERM. The signals are blocked before the server
+ * thread starts, so that it inherits the mask and only sigwait() sees them;
+ * their disposition is reset first, because a shell starts a background job
+ * with SIGINT ignored, and an ignored signal never reaches sigwait(). */
+static int serve(struct metrics_src *m)
+{
+	struct sockaddr_storage sa;
+	struct MHD_Daemon *d;
+	sigset_t stop;
+	int sig;
+
+	if (!parse_listen(m->c->listen, &sa))
+		return cli_fail("--listen takes ADDR:PORT or [IPv6]:PORT, such as "
+				"127.0.0.1:9477, not '%s'", m->c->listen) ? EXIT_USAGE : 0;
+	if (!is_loopback(&sa))
+		cli_fail("warning: serving metrics on %s, which is not a loopback address: "
+			 "anyone who can reach it can read the counts", m->c->listen);
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+			     (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL,
+			     answer, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
+			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS, MHD_OPTION_END);
+	if (!d)
+		return cli_fail("cannot serve on %s (see the message above)", m->c->listen);
+	fprintf(stderr, "connaudit: serving http://%s/metrics\n", m->c->listen);
+	sigwait(&stop, &sig);
+	MHD_stop_daemon(d);
+	fprintf(stderr, "connaudit: stopped by %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	return 0;
+}
+
+int cmd_metrics(const struct cli *c)
+{
+	struct metrics_src m = { .c = c, .top = c->prefix != NULL };
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (m.top && cli_parse_group_prefix(c->prefix, &m.lens))
+		return EXIT_USAGE;
+	if (cli_services(c, &m.services))
+		return 1;
+	if (c->listen)
+		return serve(&m);
+	rc = render(&m, &text, &len);
+	if (text)
+		fwrite(text, 1, len, stdout);
+	free(text);
+	return rc ? 1 : 0;
+}
