@@ -116,7 +116,8 @@ $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(OUTPUT)/libconnaudit.a $(wildcard 
 		-lcmocka $(LIBBPF_LIBS) -o $@
 
 # The real-kernel scenarios; linked statically so the same binary runs in the VM.
-KTEST_SRCS := tests/kernel/scenarios.c tests/kernel/netlib.c tests/kernel/truth.c
+KTEST_SRCS := tests/kernel/scenarios.c tests/kernel/netlib.c tests/kernel/truth.c \
+              tests/kernel/churn.c tests/kernel/restarts.c tests/kernel/limits.c
 $(OUTPUT)/tests/kernel_test: $(KTEST_SRCS) $(wildcard tests/kernel/*.h) $(LIB_SRCS) \
 			     $(OUTPUT)/connaudit.skel.h | $(OUTPUT)/tests
 	$(call msg,CC,$@)
@@ -159,6 +160,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory unit-test
 	$(Q)$(MAKE) --no-print-directory kernel-test
 	$(Q)$(MAKE) --no-print-directory lua-test
+	$(Q)$(MAKE) --no-print-directory ops-test
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	@echo "make test: all suites passed"
 
@@ -195,6 +197,7 @@ MANDIR     ?= $(PREFIX)/share/man
 DOCDIR     ?= $(PREFIX)/share/doc/connaudit
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
+LDCONFIG   ?= ldconfig
 # Debian's lua5.4 searches /usr/local/lib/lua/5.4 but not the multiarch
 # /usr/local/lib/x86_64-linux-gnu/lua/5.4; packages (PREFIX=/usr) go to
 # lua5.4.pc's INSTALL_CMOD, /usr/lib/x86_64-linux-gnu/lua/5.4.
@@ -226,8 +229,9 @@ INSTALL_LINKS := libconnaudit.so.$(LIB_VERSION),$(LIBDIR)/$(LIB_SONAME) \
 # The pkg-config file and the units name install paths: made for every install.
 install-gen: | $(OUTPUT)
 	$(Q)mkdir -p $(OUTPUT)/gen
-	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
-		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(LIB_VERSION)|g' \
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(LIB_VERSION)|g' \
+		-e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|g' \
+		-e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|g' \
 		connaudit.pc.in > $(OUTPUT)/gen/connaudit.pc
 	$(Q)for u in $(UNITS); do \
 		sed 's|/usr/local/sbin/connaudit|$(SBINDIR)/connaudit|g' systemd/$$u > $(OUTPUT)/gen/$$u || exit 1; \
@@ -242,7 +246,7 @@ install: all install-gen
 	for f in $(INSTALL_CONFIGS); do \
 		(IFS=,; set -- $$f; [ -e "$(DESTDIR)$$2" ] || install -D -m 644 "$$1" "$(DESTDIR)$$2"); \
 	done
-	$(Q)$(if $(DESTDIR),,ldconfig)
+	$(Q)$(if $(DESTDIR),,$(LDCONFIG))
 
 uninstall:
 	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
@@ -254,7 +258,7 @@ uninstall:
 	done; \
 	rmdir "$(DESTDIR)$(DOCDIR)" "$(DESTDIR)$(LUA_CMODDIR)/msys" \
 		"$(DESTDIR)$(SYSCONFDIR)/connaudit" 2>/dev/null; true
-	$(Q)$(if $(DESTDIR),,ldconfig)
+	$(Q)$(if $(DESTDIR),,$(LDCONFIG))
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))

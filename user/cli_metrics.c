@@ -217,8 +217,9 @@ static int put_maps(FILE *f, struct ca_handle *h)
 	if (cli_count_entries(h, false, &peers, &err) ||
 	    cli_count_entries(h, true, &prefixes, &err))
 		return cli_fail("%s", err.msg);
-	put_per_map(f, "connaudit_map_entries", "gauge",
-		    "Entries in use, in every network namespace.", peers, prefixes);
+	put_per_map(f, "connaudit_map_entries", "gauge", "Entries counting open sessions, in "
+		    "every network namespace (entries at zero stay until a full map needs room).",
+		    peers, prefixes);
 	put_per_map(f, "connaudit_map_capacity", "gauge",
 		    "Most entries the map can hold.", cfg->max_peers, cfg->max_prefixes);
 	put_family(f, "connaudit_load_time_seconds", "gauge",

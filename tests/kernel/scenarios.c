@@ -31,56 +31,29 @@
 #include <unistd.h>
 #include <netinet/in.h>
 
-#include "connaudit.h"
-#include "netlib.h"
-#include "truth.h"
+#include "scenarios.h"
 
 #define SCENARIO_SECONDS	120
 
-/* Ports of the built-in services (ca_services_defaults). */
-#define SMTP		25
-#define CONTROL		2025
-#define ECSTREAM	1825
-#define ECCLUSTER	4802
+/* ---- the scenario's world (struct env: scenarios.h) ----------------------- */
 
-/* ---- the scenario's world ------------------------------------------------ */
+struct env E;
+struct ca_error ERR;
 
-enum { NS_A, NS_B };	/* our namespace, and a second one when asked for */
-
-static struct env {
-	char pin_dir[PATH_MAX];
-	char cgroup[PATH_MAX];		/* a test cgroup, "" without cgroup2 */
-	struct ca_handle *h;
-	struct ca_services services;
-	struct netns ns[2];
-	struct truth_src truth[2];
-	struct truth_filter filter;	/* which kernel sessions should count */
-	uint64_t peers_full;		/* refused inserts the scenario caused */
-} E;
-
-static struct ca_error ERR;
-
-/* For calls that take &ERR: fail with the library's message. */
-#define CA_CHECK(call) ca_check((call), #call)
-
-static void ca_check(int r, const char *call)
+void ca_check(int r, const char *call)
 {
 	if (r < 0)
 		kt_fail("%s: %s (%s)", call, strerror(-r), ERR.msg);
 }
 
-#define EXPECT_EQ(actual, expected) \
-	expect_eq((uint64_t)(actual), (uint64_t)(expected), #actual, __FILE__, __LINE__)
-
-static void expect_eq(uint64_t got, uint64_t want, const char *expr,
-		      const char *file, int line)
+void expect_eq(uint64_t got, uint64_t want, const char *expr, const char *file, int line)
 {
 	if (got != want)
 		kt_fail("%s:%d: %s: expected %llu, got %llu", file, line, expr,
 			(unsigned long long)want, (unsigned long long)got);
 }
 
-static void open_handle(void)
+void open_handle(void)
 {
 	ca_close(E.h);
 	E.h = NULL;
@@ -92,8 +65,7 @@ static void open_handle(void)
 #define BUSY_RETRY_MS	10000
 
 /* ca_load(o), or ca_unload(pin_dir) when o is NULL. */
-static int admin_patiently(const struct ca_load_opts *o, const char *pin_dir,
-			   struct ca_error *err)
+int admin_patiently(const struct ca_load_opts *o, const char *pin_dir, struct ca_error *err)
 {
 	int64_t deadline = kt_now_ms() + BUSY_RETRY_MS;
 	int r;
@@ -105,7 +77,7 @@ static int admin_patiently(const struct ca_load_opts *o, const char *pin_dir,
 }
 
 /* Load into the scenario's pin dir with whatever else o asks for. */
-static void load_opts(struct ca_load_opts *o)
+void load_opts(struct ca_load_opts *o)
 {
 	o->pin_dir = E.pin_dir;
 	o->quiet = true;
@@ -113,19 +85,19 @@ static void load_opts(struct ca_load_opts *o)
 	open_handle();
 }
 
-static void load_scoped(const char *cgroup)
+void load_scoped(const char *cgroup)
 {
 	struct ca_load_opts o = { .cgroup = cgroup };
 
 	load_opts(&o);
 }
 
-static void load(void)
+void load(void)
 {
 	load_scoped(NULL);
 }
 
-static void second_namespace(void)
+void second_namespace(void)
 {
 	ns_spawn(&E.ns[NS_B]);
 	ns_switch(&E.ns[NS_B]);
@@ -198,53 +170,59 @@ static void view_report(const struct view *v, uint64_t expect, const char *step,
 		printf("    (agree)\n");
 }
 
-static void check_health(const char *step)
+void check_health(const char *step)
 {
 	struct ca_health hl;
 
 	CA_CHECK(ca_read_health(E.h, &hl, &ERR));
-	if (hl.incomplete || hl.peers_full != E.peers_full || hl.prefixes_full ||
-	    hl.contention || hl.storage_fail || hl.underflow || hl.retired)
+	if (hl.incomplete || hl.peers_full != E.peers_full ||
+	    hl.prefixes_full != E.prefixes_full || hl.contention || hl.storage_fail ||
+	    hl.underflow || hl.retired)
 		kt_fail("%s: health: incomplete %lld, peers_full %llu (expected %llu), "
-			"prefixes_full %llu, contention %llu, storage_fail %llu, underflow %llu, "
-			"retired %llu", step, (long long)hl.incomplete,
+			"prefixes_full %llu (expected %llu), contention %llu, storage_fail %llu, "
+			"underflow %llu, retired %llu", step, (long long)hl.incomplete,
 			(unsigned long long)hl.peers_full, (unsigned long long)E.peers_full,
-			(unsigned long long)hl.prefixes_full, (unsigned long long)hl.contention,
-			(unsigned long long)hl.storage_fail, (unsigned long long)hl.underflow,
-			(unsigned long long)hl.retired);
+			(unsigned long long)hl.prefixes_full, (unsigned long long)E.prefixes_full,
+			(unsigned long long)hl.contention, (unsigned long long)hl.storage_fail,
+			(unsigned long long)hl.underflow, (unsigned long long)hl.retired);
+}
+
+bool views_settle(int ns, uint64_t expect, const char *step)
+{
+	int64_t deadline = kt_now_ms() + KT_WAIT_MS;
+	struct view v;
+	bool agree;
+
+	for (;;) {
+		view_gather(&v, ns);
+		agree = view_agrees(&v, expect);
+		/* Loopback handshakes and FINs finish in softirq context, a
+		 * moment after the call that started them returned. */
+		if (agree || kt_now_ms() > deadline)
+			break;
+		view_free(&v);
+		usleep(5000);
+	}
+	if (!agree)
+		view_report(&v, expect, step, ns);
+	view_free(&v);
+	return agree;
 }
 
 /* The check after every step: `expect` sessions in namespace ns, and
  * connaudit agreeing with the kernel about each of them. */
-static void __attribute__((format(printf, 3, 4)))
-compare_ns(int ns, uint64_t expect, const char *fmt, ...)
+void compare_ns(int ns, uint64_t expect, const char *fmt, ...)
 {
-	int64_t deadline = kt_now_ms() + KT_WAIT_MS;
 	char step[160];
-	struct view v;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(step, sizeof(step), fmt, ap);
 	va_end(ap);
-	for (;;) {
-		view_gather(&v, ns);
-		if (view_agrees(&v, expect))
-			break;
-		/* Loopback handshakes and FINs finish in softirq context, a
-		 * moment after the call that started them returned. */
-		if (kt_now_ms() > deadline) {
-			view_report(&v, expect, step, ns);
-			kt_fail("%s: connaudit and the kernel disagree", step);
-		}
-		view_free(&v);
-		usleep(5000);
-	}
-	view_free(&v);
+	if (!views_settle(ns, expect, step))
+		kt_fail("%s: connaudit and the kernel disagree", step);
 	check_health(step);
 }
-
-#define compare(expect, ...) compare_ns(NS_A, expect, __VA_ARGS__)
 
 /* ---- connections ------------------------------------------------------------- */
 
@@ -295,7 +273,7 @@ static void open_counted(int lfd, const struct family_case *fc, uint16_t port,
 	}
 }
 
-static void conn_close(struct conn *c)
+void conn_close(struct conn *c)
 {
 	net_close(&c->srv);
 	net_close(&c->cli);
@@ -492,7 +470,7 @@ static void check_queries(const struct query *q, size_t n, unsigned round)
 	tally_free(&truth);
 }
 
-static void expect_count(const char *cidr, const char *peer, int want_rc, uint64_t want)
+void expect_count(const char *cidr, const char *peer, int want_rc, uint64_t want)
 {
 	uint64_t n = ~0ull;
 	int r = ca_count_str(E.h, &E.services, cidr, "SMTP", peer, &n, &ERR);
@@ -538,8 +516,6 @@ static const struct query queries[] = {
 	{ "/0", "Control", NULL, CONTROL, NULL, 0, { 2, 2 } },
 	{ "/0", "ECStream", NULL, ECSTREAM, NULL, 0, { 0, 0 } },
 };
-
-#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 static void sc_queries(const void *a, const void *b)
 {
@@ -894,15 +870,8 @@ static void sc_reload(const void *a, const void *b)
 
 /* ---- scenarios: cgroup scope ----------------------------------------------------------- */
 
-/* The test cgroup and its child "sub", both audited in cgroup mode. */
-struct test_cgroup {
-	char home[PATH_MAX];		/* where this process was */
-	char sub[PATH_MAX + 8];
-	uint64_t ids[2];
-};
-
 /* Make the test cgroups and count only their sockets from now on. */
-static void test_cgroup_setup(struct test_cgroup *cg)
+void test_cgroup_setup(struct test_cgroup *cg)
 {
 	if (!E.cgroup[0])
 		kt_skip("no cgroup2 mount");
@@ -1062,7 +1031,7 @@ static void sc_custom_prefixes(const void *a, const void *b)
 
 /* ---- scenarios: limits and races ---------------------------------------------------------- */
 
-static void wait_incomplete(int64_t want)
+void wait_incomplete(int64_t want)
 {
 	int64_t deadline = kt_now_ms() + KT_WAIT_MS;
 	struct ca_health hl;
@@ -1120,15 +1089,9 @@ static void sc_peers_full(const void *a, const void *b)
 }
 
 #define RACE_ROUNDS	3000
-#define CHURN_RING	8
 
-/* Two processes churning connections from one peer to one port. */
-struct churn {
-	pid_t worker[2];
-	int report;		/* one byte per worker that has settled */
-	int stop;		/* closing it asks the workers to settle */
-};
-
+/* Two processes churning connections from one peer to one port (struct
+ * churn: scenarios.h). */
 static bool stop_asked(int stop)
 {
 	struct pollfd p = { .fd = stop, .events = POLLIN };
@@ -1163,7 +1126,7 @@ churn_worker(int lfd, const char *dst, unsigned rounds, int stop, int report)
 		pause();
 }
 
-static void churn_start(struct churn *ch, unsigned rounds)
+void churn_start(struct churn *ch, unsigned rounds)
 {
 	static const char *const dst[2] = { "127.0.0.1", "127.0.0.2" };
 	int report[2], stop[2];
@@ -1191,7 +1154,7 @@ static void churn_start(struct churn *ch, unsigned rounds)
 }
 
 /* Ask the workers to settle and wait until both did. */
-static void churn_settle(struct churn *ch)
+void churn_settle(struct churn *ch)
 {
 	int64_t deadline = kt_now_ms() + 60 * 1000;
 	char c;
@@ -1207,7 +1170,7 @@ static void churn_settle(struct churn *ch)
 }
 
 /* Kill the workers: their connections end with them. */
-static void churn_end(struct churn *ch)
+void churn_end(struct churn *ch)
 {
 	for (unsigned i = 0; i < 2; i++) {
 		kill(ch->worker[i], SIGKILL);
@@ -1363,6 +1326,9 @@ static void register_all(void)
 	add("churn/load", sc_load_under_churn, &no, NULL);
 	add("churn/replace", sc_load_under_churn, &yes, NULL);
 	add("scale", sc_scale, NULL, NULL);
+	limits_register(add);
+	restarts_register(add);
+	churn_register(add);
 }
 
 /* In the scenario's own process. */
@@ -1531,12 +1497,17 @@ static void run_in_child(const struct scenario *s, struct outcome *o)
 	current = 0;
 }
 
-static void print_indented(const char *text)
+/* The scenario's output as TAP diagnostics; with notes_only, only its own
+ * "# " lines (a replay seed, figures), which passing scenarios show too. */
+static void print_output(const char *text, bool notes_only)
 {
 	for (const char *line = text; *line;) {
 		size_t n = strcspn(line, "\n");
 
-		printf("#   %.*s\n", (int)n, line);
+		if (!notes_only)
+			printf("#   %.*s\n", (int)n, line);
+		else if (!strncmp(line, "# ", 2))
+			printf("%.*s\n", (int)n, line);
 		line += n + (line[n] == '\n');
 	}
 }
@@ -1558,13 +1529,15 @@ static enum result report(unsigned n, const struct scenario *s, struct outcome *
 		return SKIPPED;
 	}
 	printf("%sok %u - %s\n", ok ? "" : "not ", n, s->name);
-	if (ok)
+	if (ok) {
+		print_output(o->text, true);
 		return PASSED;
+	}
 	if (o->timed_out)
 		printf("#   timed out after %d s\n", SCENARIO_SECONDS);
 	else if (WIFSIGNALED(st))
 		printf("#   killed by signal %d\n", WTERMSIG(st));
-	print_indented(o->text);
+	print_output(o->text, false);
 	return FAILED;
 }
 

@@ -19,12 +19,15 @@ ok() { echo "ok - $*"; PASSED=$((PASSED + 1)); }
 not_ok() { echo "not ok - $*"; FAILED=$((FAILED + 1)); }
 skip() { echo "skip - $*"; SKIPPED=$((SKIPPED + 1)); }
 
+# Every check_* prints its line and returns non-zero when it failed, so
+# that a failed setup step can end the suite early: check ... || exit.
+
 # check DESCRIPTION CMD...: ok when CMD succeeds.
 check() {
 	local what=$1
 
 	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
+	if "$@"; then ok "$what"; else not_ok "$what"; return 1; fi
 }
 
 # check_fails DESCRIPTION CMD...: ok when CMD fails.
@@ -32,7 +35,7 @@ check_fails() {
 	local what=$1
 
 	shift
-	if "$@"; then not_ok "$what (it succeeded)"; else ok "$what"; fi
+	if "$@"; then not_ok "$what (it succeeded)"; return 1; else ok "$what"; fi
 }
 
 # check_eq DESCRIPTION WANT GOT
@@ -41,17 +44,22 @@ check_eq() {
 		ok "$1"
 	else
 		not_ok "$1: want '$2', got '$3'"
+		return 1
 	fi
 }
 
-# check_has DESCRIPTION FILE PATTERN: ok when FILE has a line matching the
-# fixed string PATTERN.
+# check_has DESCRIPTION FILE PATTERN: ok when FILE holds the fixed string
+# PATTERN.
 check_has() {
-	if grep -qF -- "$3" "$2"; then
+	local text
+
+	text=$(cat "$2")	# once: FILE may be a pipe, <(...)
+	if grep -qF -- "$3" <<< "$text"; then
 		ok "$1"
 	else
 		not_ok "$1: no '$3' in:"
-		sed 's/^/    /' "$2"
+		sed 's/^/    /' <<< "$text"
+		return 1
 	fi
 }
 
@@ -70,7 +78,7 @@ ops_init() {
 	TMP=$(mktemp -d "/tmp/connaudit-ops-$1.XXXXXX") || exit 1
 	chmod 755 "$TMP"	# the readers test runs commands as other users
 	live_init "connaudit-ops-$$-$1" "$BUILD"
-	LIVE_CONNS=$BUILD/tests/ops/conns
+	LIVE_CONNS=$TMP/conns	# the connection holder (tests/lua/conns.c)
 	trap ops_cleanup EXIT
 	trap 'exit 130' INT TERM
 }
@@ -99,23 +107,21 @@ OPS_CONNS_ARGS=(-l ::,25 -l 127.0.0.1,2025
 OPS_SMTP=6
 OPS_CONTROL=2
 
-# The connection holder, tests/lua/conns.c on tests/kernel/netlib.c (no
-# python or nc needed).
-ops_build_conns() {
-	[ "$LIVE_CONNS" -nt "$OPS_ROOT/tests/lua/conns.c" ] &&
-		[ "$LIVE_CONNS" -nt "$OPS_ROOT/tests/kernel/netlib.c" ] && return 0
-	mkdir -p "$(dirname "$LIVE_CONNS")" &&
-	cc -Wall -Wextra -Werror -O2 -D_GNU_SOURCE -I"$OPS_ROOT/tests/kernel" \
-		"$OPS_ROOT/tests/lua/conns.c" "$OPS_ROOT/tests/kernel/netlib.c" -o "$LIVE_CONNS"
+# ops_load [LOAD_ARGS...]: load the auditor at $LIVE_PIN_DIR, waiting while
+# another suite's load or unload holds the lock.
+ops_load() {
+	LIVE_LOADED=1
+	live_connaudit load --pin-dir "$LIVE_PIN_DIR" --quiet "$@"
 }
 
-# ops_live [LOAD_ARGS...]: the namespace, the auditor (loaded with
-# LOAD_ARGS) and the connections above. Returns non-zero, with a "not ok"
+# ops_live [--no-load | LOAD_ARGS...]: the namespace, the auditor (loaded
+# with LOAD_ARGS, before the connections: they are admitted live, not
+# seeded) and the connections above. Returns non-zero, with a "not ok"
 # line, when any of it fails.
 ops_live() {
-	ops_build_conns &&
+	live_build_conns "$OPS_ROOT" &&
 	live_netns_add "${OPS_V6_ADDRS[@]}" &&
-	"$BIN" load --pin-dir "$LIVE_PIN_DIR" --quiet "$@" &&
+	{ [ "${1:-}" = --no-load ] || ops_load "$@"; } &&
 	live_conns_start "$TMP/conns.out" "${OPS_CONNS_ARGS[@]}" && return 0
 	not_ok "live setup: namespace $LIVE_NS, auditor at $LIVE_PIN_DIR, connections"
 	return 1
@@ -124,4 +130,15 @@ ops_live() {
 # ops_count CIDR SERVICE: the count as root, inside the namespace.
 ops_count() {
 	live_ns "$BIN" count "$1" "$2" --pin-dir "$LIVE_PIN_DIR" --config /dev/null
+}
+
+# lua_unloaded CPATH: require msys.audit through CPATH (a LUA_CPATH) and ask
+# for a count with no auditor there; prints "nil not loaded" when the
+# module loads and answers as it should.
+lua_unloaded() {
+	LUA_CPATH=$1 lua5.4 -e "
+		local audit = require('msys.audit')
+		audit.configure{pin_dir = '/sys/fs/bpf/connaudit-ops-$$-none', config = '/dev/null'}
+		local n, msg = audit.inbound_session_count('/0', 'SMTP')
+		print(n, msg and msg:match('not loaded'))" 2>&1 | tr '\t' ' '
 }
