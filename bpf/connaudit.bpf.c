@@ -45,21 +45,18 @@ const volatile struct ca_config cfg;
  * counts the established sockets on them. Set by the loader. */
 int seed_pass;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct ca_key);
-	__type(value, struct ca_count);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ca_peers SEC(".maps");
+/* ca_peers and ca_prefixes share a layout; the loader sets their sizes. */
+#define COUNTER_MAP(name)					\
+	struct {						\
+		__uint(type, BPF_MAP_TYPE_HASH);		\
+		__uint(max_entries, 65536);			\
+		__type(key, struct ca_key);			\
+		__type(value, struct ca_count);			\
+		__uint(pinning, LIBBPF_PIN_BY_NAME);		\
+	} name SEC(".maps")
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct ca_key);
-	__type(value, struct ca_count);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ca_prefixes SEC(".maps");
+COUNTER_MAP(ca_peers);
+COUNTER_MAP(ca_prefixes);
 
 /* No BPF_F_CLONE: a listener's mark must not be copied to its children. */
 struct {

@@ -457,6 +457,17 @@ static int load_replace(const struct ca_load_opts *o, const char *pin_dir, struc
 	return rc;
 }
 
+/* Take the lock for a load or unload and clear what dead loaders left.
+ * Returns the lock fd (close it to release) or -errno. */
+static int begin_admin(const char *pin_dir, struct ca_error *err)
+{
+	int lock = lock_parent(pin_dir, err);
+
+	if (lock >= 0)
+		remove_dead_staging(pin_dir);
+	return lock;
+}
+
 int ca_load(const struct ca_load_opts *o, struct ca_error *err)
 {
 	const char *pin_dir = ca_resolve_pin_dir(o->pin_dir);
@@ -469,10 +480,9 @@ int ca_load(const struct ca_load_opts *o, struct ca_error *err)
 	rc = ca_ensure_bpffs(pin_dir, err);
 	if (rc)
 		return rc;
-	lock = lock_parent(pin_dir, err);
+	lock = begin_admin(pin_dir, err);
 	if (lock < 0)
 		return lock;
-	remove_dead_staging(pin_dir);
 	old_print = libbpf_set_print(keep_libbpf_tail);
 
 	if (pin_exists(pin_dir, CA_PIN_LINK_STATE)) {
@@ -502,10 +512,9 @@ int ca_unload(const char *pin_dir_arg, struct ca_error *err)
 	rc = ca_check_bpffs(pin_dir, err);
 	if (rc)
 		return rc;
-	lock = lock_parent(pin_dir, err);
+	lock = begin_admin(pin_dir, err);
 	if (lock < 0)
 		return lock;
-	remove_dead_staging(pin_dir);
 	if (access(pin_dir, F_OK) != 0)
 		rc = ca_errf(err, -ENOENT, "connaudit is not loaded at %s", pin_dir);
 	else if (!pin_exists(pin_dir, CA_PIN_CONFIG) && !pin_exists(pin_dir, CA_PIN_LINK_STATE))

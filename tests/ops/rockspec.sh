@@ -2,8 +2,7 @@
 # rockspec.sh BUILD_DIR - the LuaRocks rockspec of msys.audit passes
 # `luarocks lint`, and `luarocks make` builds a module that loads, from a
 # copy of the sources (luarocks compiles next to the sources it is given).
-# Installs Debian's luarocks (small: it brings lua5.1 along) when root and
-# it is missing; else skips.
+# Skips when luarocks is missing (`scripts/deps test` installs it).
 set -u
 . "$(dirname "$0")/lib.sh"
 ops_init rockspec "$@"
@@ -12,11 +11,7 @@ ROCKSPEC=rockspecs/connaudit-msys-audit-scm-1.rockspec
 export HOME=$TMP	# luarocks keeps a cache in $HOME
 
 have_luarocks() {
-	command -v luarocks > /dev/null && return 0
-	[ "$(id -u)" -eq 0 ] || return 1
-	echo "# installing Debian's luarocks for this test" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends luarocks \
-		> "$TMP/apt.log" 2>&1 || { cat "$TMP/apt.log" >&2; return 1; }
+	command -v luarocks > /dev/null
 }
 
 luarocks54() {
