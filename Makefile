@@ -52,7 +52,7 @@ CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 UNIT_TESTS := test_cidr test_services test_count
 FUZZERS    := fuzz_cidr fuzz_services
 
-.PHONY: all deps test unit-test kernel-test lua-test ops-test fuzz-smoke fuzz demo vmtest bench \
+.PHONY: all deps test unit-test kernel-test lua-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
         install uninstall install-gen clean
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -162,6 +162,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory lua-test
 	$(Q)$(MAKE) --no-print-directory ops-test
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
+	$(Q)$(MAKE) --no-print-directory bench-smoke
 	@echo "make test: all suites passed"
 
 # ---- demo, VM, benchmarks --------------------------------------------------
@@ -182,6 +183,13 @@ $(OUTPUT)/bench/lua_vs_c: bench/lua_vs_c.c lua/audit.c lua/msys_audit.h $(OUTPUT
 
 demo-lua: all
 	$(Q)scripts/lua-policy-demo $(OUTPUT)
+
+# Checks that the harness works; times nothing that any test asserts on.
+bench-smoke: all $(OUTPUT)/bench/lua_vs_c
+	$(Q)scripts/deps bench
+	$(Q)BENCH_QUICK=1 bench/run.sh $(OUTPUT) > $(OUTPUT)/bench-smoke.log 2>&1 || \
+		{ tail -30 $(OUTPUT)/bench-smoke.log; exit 1; }
+	@echo "bench-smoke: the benchmark harness ran in quick mode (log: $(OUTPUT)/bench-smoke.log)"
 
 bench: all $(OUTPUT)/bench/lua_vs_c
 	$(Q)scripts/deps bench
