@@ -120,10 +120,6 @@ static __always_inline struct ca_health *health(void)
 	return bpf_map_lookup_elem(&ca_health, &zero);
 }
 
-static __always_inline void *counter_map(bool aggregate)
-{
-	return aggregate ? (void *)&ca_prefixes : (void *)&ca_peers;
-}
 
 /*
  * Counters are created on first use and stay when they return to zero, so a
@@ -179,9 +175,10 @@ static __noinline bool reclaim_zeros(bool aggregate)
 	return ctx.any;
 }
 
-static __noinline int counter_inc(const struct ca_key *key, bool aggregate)
+/* Inlined at call sites that pass a constant map, so that the verifier can
+ * inline the hash lookups too (a helper call is an indirect call). */
+static __always_inline int counter_inc(void *map, const struct ca_key *key, bool aggregate)
 {
-	void *map = counter_map(aggregate);
 	bool reclaimed = false;
 
 	for (int i = 0; i < INC_TRIES; i++) {
@@ -212,9 +209,9 @@ static __noinline int counter_inc(const struct ca_key *key, bool aggregate)
 }
 
 /* Returns -1 when the entry is missing or already zero (a lost admission). */
-static __noinline int counter_dec(const struct ca_key *key, bool aggregate)
+static __always_inline int counter_dec(void *map, const struct ca_key *key)
 {
-	__u64 *word = bpf_map_lookup_elem(counter_map(aggregate), key);
+	__u64 *word = bpf_map_lookup_elem(map, key);
 	__u64 old;
 
 	if (!word)
@@ -328,7 +325,8 @@ static __noinline void admit(struct ca_mark *m, __u32 how)
 	for (int bit = 0; bit < 2 + CA_MAX_PREFIXES; bit++) {
 		if (!entry_key(m, bit, &k, &aggregate))
 			break;
-		int err = counter_inc(&k, aggregate);
+		int err = aggregate ? counter_inc(&ca_prefixes, &k, true)
+				    : counter_inc(&ca_peers, &k, false);
 
 		if (err)
 			note_failure(err, aggregate);
@@ -355,7 +353,7 @@ static __noinline void depart(struct ca_mark *m)
 	for (int bit = 0; bit < 2 + CA_MAX_PREFIXES; bit++) {
 		if (!(m->counted & (1u << bit)) || !entry_key(m, bit, &k, &aggregate))
 			continue;
-		if (counter_dec(&k, aggregate) && h)
+		if ((aggregate ? counter_dec(&ca_prefixes, &k) : counter_dec(&ca_peers, &k)) && h)
 			__sync_fetch_and_add(&h->underflow, 1);
 	}
 	if ((m->flags & CA_MARK_INCOMPLETE) && h)

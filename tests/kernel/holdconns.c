@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * holdconns - open TCP connections in the current namespace and hold them,
- * for the CLI-level test (run.sh), which needs sessions that real `ss` and
- * `connaudit dump` can both see. No python: a fresh machine may lack it.
+ * for the shell-level tests and demos (tests/kernel/run.sh, tests/lua,
+ * tests/ops, scripts/demo, scripts/lua-policy-demo), which need sessions that
+ * real `ss` and connaudit can both see. No python or nc: a fresh machine may
+ * lack them.
  *
  * Usage: holdconns SPEC...
  *   addr=ADDR/LEN            add ADDR to lo, waiting until it is usable
@@ -11,11 +13,14 @@
  *   closewait=SRC>ADDR:PORT[*N]  the same, then the client shuts down
  *                            writing: the server side stays in CLOSE_WAIT
  * Specs run in order. Prints "ready" once all are in place, then holds
- * everything open until killed. Any failure prints "FAIL: ..." and exits 1.
+ * everything open until killed or its parent dies. Any failure prints
+ * "FAIL: ..." and exits 1.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "netlib.h"
@@ -67,11 +72,13 @@ static void add_listener(const char *endpoint)
 /* "SRC>ADDR:PORT[*N]": open N connections, half-closing them if asked. */
 static void add_connections(const char *spec, bool half_close)
 {
-	char src[64], endpoint[80], dst[64];
+	char src[64], endpoint[80], dst[64], junk;
 	unsigned n = 1;
 	uint16_t port;
+	int got = sscanf(spec, "%63[^>]>%79[^*]*%u%c", src, endpoint, &n, &junk);
 
-	if (sscanf(spec, "%63[^>]>%79[^*]*%u", src, endpoint, &n) < 2)
+	/* A count, if any, is a whole number: "*", "*x", "*2x" are errors. */
+	if (got < 2 || got > 3 || (got == 2 && strchr(spec, '*')) || n > 10000)
 		kt_fail("bad connection spec \"%s\" (want SRC>ADDR:PORT[*N])", spec);
 	split_endpoint(endpoint, dst, sizeof(dst), &port);
 	for (unsigned i = 0; i < n; i++) {
@@ -106,6 +113,8 @@ int main(int argc, char **argv)
 			"closewait=S>A:P[*N] ...\n", argv[0]);
 		return 2;
 	}
+	/* A test killed mid-way must not leave connections held behind. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	net_raise_nofile();
 	for (int i = 1; i < argc; i++)
 		run_spec(argv[i]);

@@ -1,30 +1,25 @@
 # shellcheck shell=bash
-# live.sh - sourced by tests/lua/run.sh and scripts/lua-policy-demo: a
-# private network namespace holding live loopback connections, counted by an
-# auditor loaded under a pin dir of its own. Needs root. Hermetic: only
-# 127.0.0.0/8 and fd00:ca::/48 addresses on lo of that namespace; the caller
-# runs live_cleanup from an EXIT trap, so a failure leaves nothing behind.
+# live.sh - sourced by tests/lua/run.sh, tests/ops/lib.sh and
+# scripts/lua-policy-demo: a private network namespace holding live loopback
+# connections, counted by an auditor loaded under a pin dir of its own. Needs
+# root. Hermetic: only 127.0.0.0/8 and fd00:ca::/48 addresses on lo of that
+# namespace; the caller runs live_cleanup from an EXIT trap, so a failure
+# leaves nothing behind.
 #
 # Enter the namespace with nsenter, not `ip netns exec`: the latter mounts a
 # fresh /sys, which hides the pins under /sys/fs/bpf.
 
-# live_init NAME BUILD_DIR: choose names; nothing is created yet.
+# live_init NAME BUILD_DIR: choose names; nothing is created yet. The
+# connections come from BUILD_DIR/tests/holdconns (make builds it for
+# lua-test, ops-test and the demos).
 live_init() {
 	LIVE_NS=$1
 	LIVE_PIN_DIR=/sys/fs/bpf/$1
 	LIVE_BIN=$2/connaudit
-	LIVE_CONNS=$2/tests/lua/conns
-	LIVE_CONNS_PID=
+	LIVE_HOLDCONNS=$2/tests/holdconns
+	LIVE_HOLDCONNS_PID=
 	LIVE_NS_MADE=
 	LIVE_LOADED=
-}
-
-# live_build_conns SOURCE_ROOT: compile tests/lua/conns (with the kernel
-# tests' socket helpers) to $LIVE_CONNS.
-live_build_conns() {
-	mkdir -p "$(dirname "$LIVE_CONNS")" &&
-	cc -Wall -Wextra -Werror -g -O2 -D_GNU_SOURCE -I"$1/tests/kernel" \
-		"$1/tests/lua/conns.c" "$1/tests/kernel/netlib.c" -o "$LIVE_CONNS"
 }
 
 # live_ns CMD...: run CMD inside the namespace.
@@ -62,30 +57,42 @@ live_connaudit() {
 	return 1
 }
 
+# live_load [LOAD_ARGS...]: load the auditor at $LIVE_PIN_DIR.
+# shellcheck disable=SC2120 # the arguments are optional
 live_load() {
 	LIVE_LOADED=1
-	live_connaudit load --pin-dir "$LIVE_PIN_DIR" --quiet
+	live_connaudit load --pin-dir "$LIVE_PIN_DIR" --quiet "$@"
 }
 
 live_unload() {
 	live_connaudit unload --pin-dir "$LIVE_PIN_DIR" --quiet
 }
 
-# live_conns_start OUTFILE CONNS_ARGS...: start tests/lua/conns in the
-# namespace (see conns.c for the arguments) and wait until it holds every
-# connection.
-live_conns_start() {
-	local out=$1 _
+# live_wait_line PID FILE REGEX: wait up to 5 s until FILE, written by
+# process PID, has a line matching REGEX; fail early if PID is gone.
+live_wait_line() {
+	local _
 
-	shift
-	live_ns "$LIVE_CONNS" "$@" > "$out" &
-	LIVE_CONNS_PID=$!
 	for _ in $(seq 100); do
-		grep -qx ready "$out" && return 0
-		kill -0 "$LIVE_CONNS_PID" 2>/dev/null || break
+		grep -q -- "$3" "$2" && return 0
+		kill -0 "$1" 2>/dev/null || break
 		sleep 0.05
 	done
-	echo "live.sh: conns $* did not get ready" >&2
+	return 1
+}
+
+# live_hold OUTFILE SPEC...: start holdconns in the namespace (see
+# tests/kernel/holdconns.c for the specs) and wait until it holds every
+# connection. nsenter execs holdconns, so LIVE_HOLDCONNS_PID is its pid.
+live_hold() {
+	local out=$1
+
+	shift
+	nsenter --net=/run/netns/"$LIVE_NS" "$LIVE_HOLDCONNS" "$@" > "$out" &
+	LIVE_HOLDCONNS_PID=$!
+	live_wait_line "$LIVE_HOLDCONNS_PID" "$out" '^ready$' && return 0
+	echo "live.sh: holdconns $* did not get ready:" >&2
+	sed 's/^/    /' "$out" >&2
 	return 1
 }
 
@@ -93,10 +100,10 @@ live_conns_start() {
 # already gone: tests unload and load it themselves). Safe to run twice, and
 # under set -e: no step's failure stops the others.
 live_cleanup() {
-	if [ -n "${LIVE_CONNS_PID:-}" ]; then
-		kill "$LIVE_CONNS_PID" 2>/dev/null || :
-		wait "$LIVE_CONNS_PID" 2>/dev/null || :
-		LIVE_CONNS_PID=
+	if [ -n "${LIVE_HOLDCONNS_PID:-}" ]; then
+		kill "$LIVE_HOLDCONNS_PID" 2>/dev/null || :
+		wait "$LIVE_HOLDCONNS_PID" 2>/dev/null || :
+		LIVE_HOLDCONNS_PID=
 	fi
 	if [ -n "${LIVE_LOADED:-}" ]; then
 		live_unload 2>/dev/null || :

@@ -36,10 +36,11 @@ trap 'exit 130' INT TERM
 PASSED=0
 FAILED=0
 
-# pkg-config's output is meant to split into words.
+# tests/lua/host: test_host.lua's C side. pkg-config's output is meant to
+# split into words.
 # shellcheck disable=SC2046
-build_helpers() {
-	live_build_conns "$ROOT" &&
+build_host() {
+	mkdir -p "$BUILD/tests/lua" &&
 	cc -Wall -Wextra -Werror -g -O2 $(pkg-config --cflags lua5.4) -I"$ROOT/lua" "$HERE/host.c" \
 		-L"$BUILD/lua/msys" -l:audit.so -Wl,-rpath,"$BUILD/lua/msys" \
 		$(pkg-config --libs lua5.4) -o "$BUILD/tests/lua/host"
@@ -84,21 +85,21 @@ group_a() {
 }
 
 # The connections test_live.lua counts: its cases pick peers from these.
-# Port 25 is SMTP, 2025 Control; "::" listeners are dual-stack, so IPv4
-# peers arrive as ::ffff:a.b.c.d; -w leaves the accepted side in CLOSE_WAIT.
+# Port 25 is SMTP, 2025 Control; "[::]" listeners are dual-stack, so IPv4
+# peers arrive as ::ffff:a.b.c.d; closewait= leaves the accepted side in
+# CLOSE_WAIT.
 LIVE_V6_ADDRS=(fd00:ca::1 fd00:ca::2 fd00:ca::3 fd00:ca:0:1::4)
-# shellcheck disable=SC2054 # the commas belong to conns' arguments
-LIVE_CONNS_ARGS=(-l ::,25 -l ::,2025
-	-c 127.0.0.2,127.0.0.1,25,3
-	-c 127.0.0.3,127.0.0.1,25,1 -w 127.0.0.3,127.0.0.1,25,1
-	-c 127.0.1.9,127.0.0.1,25,2
-	-c 127.0.0.2,127.0.0.1,2025,2 -c 127.0.0.4,127.0.0.1,2025,1
-	-c fd00:ca::2,fd00:ca::1,25,2 -c fd00:ca::3,fd00:ca::1,25,1
-	-c fd00:ca:0:1::4,fd00:ca::1,25,1)
+LIVE_HOLD_SPECS=('listen=[::]:25' 'listen=[::]:2025'
+	'conn=127.0.0.2>127.0.0.1:25*3'
+	'conn=127.0.0.3>127.0.0.1:25' 'closewait=127.0.0.3>127.0.0.1:25'
+	'conn=127.0.1.9>127.0.0.1:25*2'
+	'conn=127.0.0.2>127.0.0.1:2025*2' 'conn=127.0.0.4>127.0.0.1:2025'
+	'conn=fd00:ca::2>[fd00:ca::1]:25*2' 'conn=fd00:ca::3>[fd00:ca::1]:25'
+	'conn=fd00:ca:0:1::4>[fd00:ca::1]:25')
 
 group_b() {
 	if ! { live_netns_add "${LIVE_V6_ADDRS[@]}" && live_load &&
-	       live_conns_start "$TMP/conns.out" "${LIVE_CONNS_ARGS[@]}"; }; then
+	       live_hold "$TMP/holdconns.out" "${LIVE_HOLD_SPECS[@]}"; }; then
 		echo "not ok - live setup failed"
 		FAILED=$((FAILED + 1))
 		return
@@ -110,8 +111,8 @@ group_b() {
 		"$BUILD/tests/lua/host" "$HERE/test_host.lua"
 }
 
-if ! build_helpers; then
-	echo "not ok - building the test helpers failed"
+if ! build_host; then
+	echo "not ok - building tests/lua/host failed"
 	echo "0 passed, 1 failed"
 	exit 1
 fi

@@ -1,6 +1,6 @@
 -- test_live.lua - msys.audit against the real auditor. Run by tests/lua/run.sh
--- as root inside a private network namespace, where tests/lua/conns holds the
--- connections listed in run.sh (LIVE_CONNS_ARGS) and the auditor is loaded at
+-- as root inside a private network namespace, where tests/holdconns holds the
+-- connections listed in run.sh (LIVE_HOLD_SPECS) and the auditor is loaded at
 -- $CONNAUDIT_PIN_DIR. Every expected number comes from `ss` on the same
 -- namespace, with ss's own address filter: never from connaudit's matcher.
 local T = require('runner')

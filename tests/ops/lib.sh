@@ -78,7 +78,6 @@ ops_init() {
 	TMP=$(mktemp -d "/tmp/connaudit-ops-$1.XXXXXX") || exit 1
 	chmod 755 "$TMP"	# the readers test runs commands as other users
 	live_init "connaudit-ops-$$-$1" "$BUILD"
-	LIVE_CONNS=$TMP/conns	# the connection holder (tests/lua/conns.c)
 	trap ops_cleanup EXIT
 	trap 'exit 130' INT TERM
 }
@@ -98,31 +97,23 @@ need_root() {
 }
 
 # The connections every live suite holds, and what they add up to. Port 25
-# is SMTP and 2025 Control; "::" is dual-stack, so IPv4 peers of port 25
+# is SMTP and 2025 Control; "[::]" is dual-stack, so IPv4 peers of port 25
 # arrive as ::ffff:a.b.c.d and are counted as IPv4.
 OPS_V6_ADDRS=(fd00:ca::1 fd00:ca::2)
-OPS_CONNS_ARGS=(-l ::,25 -l 127.0.0.1,2025
-	-c 127.0.0.2,127.0.0.1,25,3 -c 127.0.1.9,127.0.0.1,25,1
-	-c fd00:ca::2,fd00:ca::1,25,2 -c 127.0.0.3,127.0.0.1,2025,2)
+OPS_HOLD_SPECS=('listen=[::]:25' 'listen=127.0.0.1:2025'
+	'conn=127.0.0.2>127.0.0.1:25*3' 'conn=127.0.1.9>127.0.0.1:25'
+	'conn=fd00:ca::2>[fd00:ca::1]:25*2' 'conn=127.0.0.3>127.0.0.1:2025*2')
 OPS_SMTP=6
 OPS_CONTROL=2
-
-# ops_load [LOAD_ARGS...]: load the auditor at $LIVE_PIN_DIR, waiting while
-# another suite's load or unload holds the lock.
-ops_load() {
-	LIVE_LOADED=1
-	live_connaudit load --pin-dir "$LIVE_PIN_DIR" --quiet "$@"
-}
 
 # ops_live [--no-load | LOAD_ARGS...]: the namespace, the auditor (loaded
 # with LOAD_ARGS, before the connections: they are admitted live, not
 # seeded) and the connections above. Returns non-zero, with a "not ok"
 # line, when any of it fails.
 ops_live() {
-	live_build_conns "$OPS_ROOT" &&
 	live_netns_add "${OPS_V6_ADDRS[@]}" &&
-	{ [ "${1:-}" = --no-load ] || ops_load "$@"; } &&
-	live_conns_start "$TMP/conns.out" "${OPS_CONNS_ARGS[@]}" && return 0
+	{ [ "${1:-}" = --no-load ] || live_load "$@"; } &&
+	live_hold "$TMP/holdconns.out" "${OPS_HOLD_SPECS[@]}" && return 0
 	not_ok "live setup: namespace $LIVE_NS, auditor at $LIVE_PIN_DIR, connections"
 	return 1
 }

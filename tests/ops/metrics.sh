@@ -141,11 +141,7 @@ start_server() {
 	nsenter --net=/run/netns/"$LIVE_NS" "$BIN" metrics --pin-dir "$LIVE_PIN_DIR" \
 		--config "$TMP/services.conf" --listen "$1" 2> "$TMP/server.err" &
 	SERVER_PID=$!
-	for _ in $(seq 100); do
-		grep -q serving "$TMP/server.err" && return 0
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	live_wait_line "$SERVER_PID" "$TMP/server.err" serving && return 0
 	cat "$TMP/server.err"
 	return 1
 }
@@ -183,7 +179,7 @@ check_served() {
 	http 127.0.0.1 $PORT 'GET /metrics HTTP/1.0\r\n\r\n' "$a"
 	check_eq "after unload the scrape says connaudit_up 0" "connaudit_up 0" \
 		"$(http_body "$a" > "$TMP/s.txt"; series_of "$TMP/s.txt")"
-	ops_load --max-peers 4096
+	live_load --max-peers 4096
 	http 127.0.0.1 $PORT 'GET /metrics HTTP/1.0\r\n\r\n' "$a"
 	http_body "$a" > "$TMP/s.txt"
 	check_eq "after a new load it counts the held sessions again" "$OPS_SMTP" \
