@@ -6,6 +6,8 @@
 #   make bench      benchmarks (not tests: nothing is timed in CI)
 #   make install    PREFIX (default /usr/local) and DESTDIR honoured; make uninstall
 #   make ops-test   install, metrics, systemd units, non-root readers, bpftool
+#   make stress     randomized churn against the kernel, STRESS_EVENTS (100000) each
+#   make valgrind   the unit tests and the command under memcheck
 #   V=1 shows full commands; SANITIZE=1 builds with ASan/UBSan.
 
 OUTPUT      ?= build
@@ -30,6 +32,9 @@ LDFLAGS  ?=
 ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=address,undefined
+# UBSan only prints by default, and the scenario runner shows a passing
+# scenario's output to no one: make any finding a failure.
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 endif
 
 ifeq ($(V),1)
@@ -53,7 +58,7 @@ UNIT_TESTS := test_cidr test_services test_count
 FUZZERS    := fuzz_cidr fuzz_services
 
 .PHONY: all deps test unit-test kernel-test lua-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
-        install uninstall install-gen clean
+        install uninstall install-gen clean stress valgrind
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -124,6 +129,16 @@ $(OUTPUT)/tests/kernel_test: $(KTEST_SRCS) $(wildcard tests/kernel/*.h) $(LIB_SR
 	$(Q)$(CC) $(CFLAGS) -Itests/kernel $(LIBBPF_CFLAGS) $(KTEST_SRCS) $(LIB_SRCS) \
 		$(LDFLAGS) $(if $(SANITIZE),$(LIBBPF_LIBS),-static -lbpf -lelf -lz) -o $@
 
+# The churn scenarios of kernel_test at length: each prints its seed, events,
+# wall time and mismatches (CONNAUDIT_SEED=N replays a run).
+STRESS_EVENTS ?= 100000
+stress: $(OUTPUT)/tests/kernel_test
+	$(Q)CONNAUDIT_EVENTS=$(STRESS_EVENTS) CONNAUDIT_SCENARIO_SECONDS=3600 \
+		$(OUTPUT)/tests/kernel_test churn/random churn/small-maps
+
+valgrind: $(addprefix $(OUTPUT)/tests/,$(UNIT_TESTS)) $(OUTPUT)/tests/holdconns $(OUTPUT)/connaudit
+	$(Q)tests/valgrind/run.sh $(OUTPUT)
+
 # Holds listeners and connections open for the shell-level tests and demos.
 $(OUTPUT)/tests/holdconns: tests/kernel/holdconns.c tests/kernel/netlib.c tests/kernel/netlib.h | $(OUTPUT)/tests
 	$(call msg,CC,$@)
@@ -135,12 +150,17 @@ unit-test: $(addprefix $(OUTPUT)/tests/,$(UNIT_TESTS))
 kernel-test: $(OUTPUT)/tests/kernel_test $(OUTPUT)/tests/holdconns $(OUTPUT)/connaudit
 	$(Q)tests/kernel/run.sh $(OUTPUT)
 
-lua-test: $(OUTPUT)/lua/msys/audit.so $(OUTPUT)/connaudit
-	$(Q)tests/lua/run.sh $(OUTPUT)
+# SANITIZE=1: lua5.4 and the programs the scripts compile must load the ASan
+# runtime first (tests/sanitize/wrap says how): for lua-test, ops-test and
+# bench-smoke.
+SANITIZE_PATH = $(if $(filter 1,$(SANITIZE)),PATH="$(CURDIR)/tests/sanitize:$$PATH" \
+		LUAROCKS_CONFIG="$(CURDIR)/tests/sanitize/luarocks.lua")
+lua-test: $(OUTPUT)/lua/msys/audit.so $(OUTPUT)/connaudit $(OUTPUT)/tests/holdconns
+	$(Q)$(SANITIZE_PATH) tests/lua/run.sh $(OUTPUT)
 
 # Needs root for most of it; what cannot run here says "skip".
-ops-test: all
-	$(Q)tests/ops/run.sh $(OUTPUT)
+ops-test: all $(OUTPUT)/tests/holdconns
+	$(Q)$(SANITIZE_PATH) tests/ops/run.sh $(OUTPUT)
 
 $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(LIB_SRCS) $(OUTPUT)/connaudit.skel.h
 	$(call msg,FUZZ,$@)
@@ -181,13 +201,13 @@ $(OUTPUT)/bench/lua_vs_c: bench/lua_vs_c.c lua/audit.c lua/msys_audit.h $(OUTPUT
 	$(Q)$(CC) $(CFLAGS) -Ilua $(LUA_CFLAGS) $(LIBBPF_CFLAGS) bench/lua_vs_c.c lua/audit.c \
 		$(OUTPUT)/libconnaudit.a $(LDFLAGS) $(shell pkg-config --libs lua5.4) $(LIBBPF_LIBS) -o $@
 
-demo-lua: all
+demo-lua: all $(OUTPUT)/tests/holdconns
 	$(Q)scripts/lua-policy-demo $(OUTPUT)
 
 # Checks that the harness works; times nothing that any test asserts on.
 bench-smoke: all $(OUTPUT)/bench/lua_vs_c
 	$(Q)scripts/deps bench
-	$(Q)BENCH_QUICK=1 bench/run.sh $(OUTPUT) > $(OUTPUT)/bench-smoke.log 2>&1 || \
+	$(Q)$(SANITIZE_PATH) BENCH_QUICK=1 bench/run.sh $(OUTPUT) > $(OUTPUT)/bench-smoke.log 2>&1 || \
 		{ tail -30 $(OUTPUT)/bench-smoke.log; exit 1; }
 	@echo "bench-smoke: the benchmark harness ran in quick mode (log: $(OUTPUT)/bench-smoke.log)"
 

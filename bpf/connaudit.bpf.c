@@ -125,7 +125,7 @@ static __always_inline struct ca_health *health(void)
  * Counters are created on first use and stay when they return to zero, so a
  * key that comes and goes (a port's total on a quiet server) costs a
  * compare-and-swap, not an insert and a delete each time. Zero entries are
- * reclaimed only when an insert finds the map full (reclaim_zeros()), which
+ * reclaimed only when an insert finds the map full (reclaim_*_zeros()), which
  * bounds the maps by their size. Two races need care there:
  *
  * 1. Reclaim vs increment of the same key. Reclaim claims an entry by a
@@ -163,15 +163,23 @@ static long reclaim_one(void *map, const struct ca_key *key, __u64 *word,
 	return 0;
 }
 
-/* Delete every zero entry of one map; true if there was any. */
-static __noinline bool reclaim_zeros(bool aggregate)
+/* Delete every zero entry of one map; true if there was any. One function
+ * per map: a bpf_for_each_map_elem call that may see either map (clang
+ * merges the two calls of an if/else into one) is refused by the 6.1
+ * verifier ("tail_call abusing map_ptr"). */
+static __noinline bool reclaim_peer_zeros(void)
 {
 	struct reclaim_ctx ctx = {};
 
-	if (aggregate)
-		bpf_for_each_map_elem(&ca_prefixes, reclaim_one, &ctx, 0);
-	else
-		bpf_for_each_map_elem(&ca_peers, reclaim_one, &ctx, 0);
+	bpf_for_each_map_elem(&ca_peers, reclaim_one, &ctx, 0);
+	return ctx.any;
+}
+
+static __noinline bool reclaim_prefix_zeros(void)
+{
+	struct reclaim_ctx ctx = {};
+
+	bpf_for_each_map_elem(&ca_prefixes, reclaim_one, &ctx, 0);
 	return ctx.any;
 }
 
@@ -195,11 +203,13 @@ static __always_inline int counter_inc(void *map, const struct ca_key *key, bool
 		}
 
 		struct ca_count fresh = { .count = 1, .tag = bpf_get_prandom_u32() };
-		long err = bpf_map_update_elem(map, key, &fresh, BPF_NOEXIST);
+		/* int: before 6.4 the map ops return int, and the upper half of
+		 * the helper's 64-bit result is zero (-E2BIG reads 0xfffffff9). */
+		int err = bpf_map_update_elem(map, key, &fresh, BPF_NOEXIST);
 
 		if (err == -E2BIG && !reclaimed) {
 			reclaimed = true;
-			if (reclaim_zeros(aggregate))
+			if (aggregate ? reclaim_prefix_zeros() : reclaim_peer_zeros())
 				continue;
 		}
 		if (err != -EEXIST)

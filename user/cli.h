@@ -79,6 +79,23 @@ size_t cli_group_by_prefix(const struct cli_entry *in, size_t n, const struct ca
 /* The address of a key as text into buf ("?" if it cannot be formatted). */
 const char *cli_key_addr(const struct ca_key *k, char *buf, size_t len);
 
+/* A pinned link and its program, as bpf_prog_info reports them. */
+struct link_status {
+	const char *pin;
+	bool present;
+	__u32 link_id, prog_id;
+	char prog_name[16];
+	__u64 run_cnt, run_time_ns;
+	__u64 recursion_misses;	/* runs the kernel skipped: nested in another run */
+};
+
+/* The link pins, tracepoint first. */
+extern const char *const cli_link_pins[2];
+
+/* Fill l (l->pin set by the caller) from the pin dir; present stays false
+ * when the pin cannot be opened (not loaded, or not root: links are 0600). */
+void cli_read_link(const char *pin_dir, struct link_status *l);
+
 int cmd_status(const struct cli *c);
 int cmd_dump(const struct cli *c);
 int cmd_top(const struct cli *c);

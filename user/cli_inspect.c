@@ -271,13 +271,7 @@ int cmd_top(const struct cli *c)
 
 /* ---- status ---------------------------------------------------------- */
 
-struct link_status {
-	const char *pin;
-	bool present;
-	__u32 link_id, prog_id;
-	char prog_name[BPF_OBJ_NAME_LEN];
-	__u64 run_cnt, run_time_ns;
-};
+const char *const cli_link_pins[2] = { CA_PIN_LINK_STATE, CA_PIN_LINK_SOCKOPS };
 
 struct status {
 	const struct ca_config *cfg;
@@ -288,7 +282,7 @@ struct status {
 	struct utsname uts;
 };
 
-static void read_link(const char *pin_dir, struct link_status *l)
+void cli_read_link(const char *pin_dir, struct link_status *l)
 {
 	struct bpf_link_info li = { 0 };
 	struct bpf_prog_info pi = { 0 };
@@ -312,6 +306,7 @@ static void read_link(const char *pin_dir, struct link_status *l)
 		memcpy(l->prog_name, pi.name, sizeof(l->prog_name));
 		l->run_cnt = pi.run_cnt;
 		l->run_time_ns = pi.run_time_ns;
+		l->recursion_misses = pi.recursion_misses;
 	}
 	if (pfd >= 0)
 		close(pfd);
@@ -336,10 +331,10 @@ static int read_status(struct ca_handle *h, struct status *s)
 	struct ca_error err;
 
 	s->cfg = ca_loaded_config(h);
-	s->links[0].pin = CA_PIN_LINK_STATE;
-	s->links[1].pin = CA_PIN_LINK_SOCKOPS;
+	s->links[0].pin = cli_link_pins[0];
+	s->links[1].pin = cli_link_pins[1];
 	for (int i = 0; i < 2; i++)
-		read_link(ca_pin_dir(h), &s->links[i]);
+		cli_read_link(ca_pin_dir(h), &s->links[i]);
 	uname(&s->uts);
 	if (cli_count_entries(h, false, &s->peers, &err) ||
 	    cli_count_entries(h, true, &s->prefixes, &err) ||
@@ -379,9 +374,10 @@ static void print_status_text(const struct cli *c, const struct status *s)
 		const struct link_status *l = &s->links[i];
 
 		if (l->present)
-			printf("  link       %-15s link id %u, prog %s id %u, runs %llu, %llu ns\n",
-			       l->pin, l->link_id, l->prog_name, l->prog_id,
-			       (unsigned long long)l->run_cnt, (unsigned long long)l->run_time_ns);
+			printf("  link       %-15s link id %u, prog %s id %u, runs %llu, %llu ns, "
+			       "missed %llu\n", l->pin, l->link_id, l->prog_name, l->prog_id,
+			       (unsigned long long)l->run_cnt, (unsigned long long)l->run_time_ns,
+			       (unsigned long long)l->recursion_misses);
 	}
 	printf("  maps       %s %zu live/%u max, %s %zu live/%u max\n", CA_PIN_PEERS, s->peers,
 	       s->cfg->max_peers, CA_PIN_PREFIXES, s->prefixes, s->cfg->max_prefixes);
@@ -415,9 +411,11 @@ static void print_status_json(const struct cli *c, const struct status *s)
 
 		if (l->present)
 			printf("%s{\"pin\": \"%s\", \"link_id\": %u, \"prog\": \"%s\", "
-			       "\"prog_id\": %u, \"run_cnt\": %llu, \"run_time_ns\": %llu}",
+			       "\"prog_id\": %u, \"run_cnt\": %llu, \"run_time_ns\": %llu, "
+			       "\"recursion_misses\": %llu}",
 			       n++ ? ", " : "", l->pin, l->link_id, l->prog_name, l->prog_id,
-			       (unsigned long long)l->run_cnt, (unsigned long long)l->run_time_ns);
+			       (unsigned long long)l->run_cnt, (unsigned long long)l->run_time_ns,
+			       (unsigned long long)l->recursion_misses);
 	}
 	printf("],\n \"maps\": {\"%s\": {\"entries\": %zu, \"max\": %u}, "
 	       "\"%s\": {\"entries\": %zu, \"max\": %u}},\n \"stats\": {",

@@ -229,6 +229,25 @@ static int put_maps(FILE *f, struct ca_handle *h)
 	return 0;
 }
 
+/* Events the kernel dropped: a run of a program nested in another run of it
+ * (an interrupt during a run) is skipped, and its state change is lost. */
+static void put_missed(FILE *f, struct ca_handle *h)
+{
+	static const char name[] = "connaudit_missed_events_total";
+
+	put_family(f, name, "counter", "Runs of a program that the kernel skipped because "
+		   "they were nested in another run (bpf_prog_info.recursion_misses); "
+		   "needs read access to the link pins.");
+	for (int i = 0; i < 2; i++) {
+		struct link_status l = { .pin = cli_link_pins[i] };
+
+		cli_read_link(ca_pin_dir(h), &l);
+		if (l.present)
+			put_sample(f, name, &(struct label){ "program", l.prog_name }, 1,
+				   "%llu", (unsigned long long)l.recursion_misses);
+	}
+}
+
 static void put_up(FILE *f, bool up)
 {
 	put_family(f, "connaudit_up", "gauge", "1 when the auditor's maps could be read.");
@@ -247,6 +266,8 @@ static int put_all(FILE *f, const struct metrics_src *m)
 	put_up(f, true);
 	rc = put_sessions(f, h, &m->services) || (m->top && put_top_prefixes(f, h, m)) ||
 	     put_stats(f, h) || put_health(f, h) || put_maps(f, h);
+	if (!rc)
+		put_missed(f, h);
 	ca_close(h);
 	return rc;
 }

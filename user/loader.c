@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,7 +180,9 @@ static int remove_pin_dir(const char *dir)
 	return rmdir(dir) == 0 || errno == ENOENT ? 0 : -errno;
 }
 
-/* Remove staging dirs left by loaders that died before publishing. */
+/* Remove staging dirs left by loaders that died before publishing. Called
+ * under the lock, which a live loader holds until it has published: every
+ * staging dir found here is dead, whatever its pid says now. */
 static void remove_dead_staging(const char *pin_dir)
 {
 	char parent[PATH_MAX], base[NAME_MAX + 1], prefix[NAME_MAX + 16], path[PATH_MAX];
@@ -195,14 +196,9 @@ static void remove_dead_staging(const char *pin_dir)
 	if (!d)
 		return;
 	while ((e = readdir(d))) {
-		long pid;
-
-		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 ||
+		    ca_join_path(path, sizeof(path), parent, e->d_name))
 			continue;
-		pid = strtol(e->d_name + strlen(prefix), NULL, 10);
-		if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
-			continue;
-		ca_join_path(path, sizeof(path), parent, e->d_name);
 		remove_pin_dir(path);
 	}
 	closedir(d);

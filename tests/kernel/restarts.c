@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,6 +58,22 @@ static void sessions_open(struct sessions *s, unsigned n)
 					kind == 0 ? CONTROL : kind == 1 ? ECCLUSTER : ECSTREAM);
 	}
 	s->n += n;
+}
+
+/* Room for n open files: the runner raised the soft limit to the hard one,
+ * which a VM's init may leave at 4096; root may raise both. */
+static void need_files(rlim_t n)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		kt_fail("getrlimit: %m");
+	if (rl.rlim_cur >= n)
+		return;
+	rl.rlim_cur = n;
+	rl.rlim_max = rl.rlim_max > n ? rl.rlim_max : n;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		kt_fail("%llu open files needed: %m", (unsigned long long)n);
 }
 
 static void sessions_close(struct sessions *s)
@@ -129,16 +146,24 @@ static void unload_now(void)
 
 /* ---- a loader killed at random points ------------------------------------------ */
 
-/* How long a load takes here, from fork to exit, in microseconds. */
+/* How long a load takes here while the workers churn, from fork to exit,
+ * in microseconds. */
 static unsigned load_duration_us(const struct ca_load_opts *o)
 {
-	int64_t start = kt_now_ms();
-	int r = reap_admin(spawn_admin(o, NULL));
+	struct churn ch;
+	int64_t start;
+	int r;
 
+	churn_start(&ch, UINT_MAX);
+	start = kt_now_ms();
+	r = reap_admin(spawn_admin(o, NULL));
+	start = kt_now_ms() - start;
+	churn_settle(&ch);
+	churn_end(&ch);
 	if (r)
 		kt_fail("a plain load failed: %s", strerror(-r));
 	unload_now();
-	return (unsigned)(kt_now_ms() - start + 1) * 1000;
+	return (unsigned)(start + 1) * 1000;
 }
 
 struct kill_tally {
@@ -181,7 +206,8 @@ static void kill_round(unsigned round, struct kt_rng *rng, unsigned duration_us,
 
 	churn_start(&ch, UINT_MAX);
 	pid = spawn_admin(&o, NULL);
-	usleep(kt_below(rng, duration_us + duration_us / 4));
+	/* Up to half as long again: some loaders must live to publish. */
+	usleep(kt_below(rng, duration_us + duration_us / 2));
 	kill(pid, SIGKILL);
 	r = reap_admin(pid);
 	churn_settle(&ch);
@@ -269,6 +295,7 @@ static void sc_reload_busy(const void *a, const void *b)
 	static struct sessions sa, sb;
 
 	(void)a, (void)b;
+	need_files(2 * (NELEMS(sa.c) + NELEMS(sb.c)) + 256);
 	second_namespace();
 	sessions_listen(&sa);
 	sessions_open(&sa, 2000);

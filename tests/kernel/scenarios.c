@@ -33,7 +33,17 @@
 
 #include "scenarios.h"
 
+/* How long one scenario may run; CONNAUDIT_SCENARIO_SECONDS raises it for
+ * long runs (make stress). */
 #define SCENARIO_SECONDS	120
+
+static int scenario_seconds(void)
+{
+	const char *s = getenv("CONNAUDIT_SCENARIO_SECONDS");
+	int n = s ? atoi(s) : 0;
+
+	return n > 0 ? n : SCENARIO_SECONDS;
+}
 
 /* ---- the scenario's world (struct env: scenarios.h) ----------------------- */
 
@@ -1431,7 +1441,7 @@ static bool read_some(int fd, struct outcome *o)
  * hold the pipe open. */
 static void collect_output(int fd, pid_t pid, struct outcome *o)
 {
-	int64_t deadline = kt_now_ms() + SCENARIO_SECONDS * 1000;
+	int64_t deadline = kt_now_ms() + (int64_t)scenario_seconds() * 1000;
 	bool open = true;
 
 	while (!o->exited) {
@@ -1534,7 +1544,7 @@ static enum result report(unsigned n, const struct scenario *s, struct outcome *
 		return PASSED;
 	}
 	if (o->timed_out)
-		printf("#   timed out after %d s\n", SCENARIO_SECONDS);
+		printf("#   timed out after %d s\n", scenario_seconds());
 	else if (WIFSIGNALED(st))
 		printf("#   killed by signal %d\n", WTERMSIG(st));
 	print_output(o->text, false);

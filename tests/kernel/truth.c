@@ -51,6 +51,8 @@ void tally_finish(struct tally *t)
 {
 	size_t out = 0;
 
+	if (!t->n)
+		return;		/* t->v may be NULL, which qsort must not see */
 	qsort(t->v, t->n, sizeof(*t->v), entry_cmp);
 	for (size_t i = 0; i < t->n; i++) {
 		if (out && !key_cmp(&t->v[out - 1].key, &t->v[i].key))
