@@ -33,16 +33,6 @@ cleanup() {
   [ -n "${tmp:-}" ] && rm -rf "$tmp"
 }
 
-# The Makefile may not build holdconns (yet): build it here, from the same
-# helpers the scenarios use.
-build_holdconns() {
-  [ "$holdconns" -nt "$here/holdconns.c" ] && [ "$holdconns" -nt "$here/netlib.c" ] &&
-    [ "$holdconns" -nt "$here/netlib.h" ] && return 0
-  mkdir -p "$build/tests" &&
-    ${CC:-cc} -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$here" \
-      "$here/holdconns.c" "$here/netlib.c" -o "$holdconns"
-}
-
 # Start holdconns in the namespace with these specs; wait for "ready".
 hold() {
   local out=$tmp/hold.${#holders[@]}
@@ -147,7 +137,7 @@ run_kernel_test() {
 }
 
 cli_checks() {
-  build_holdconns || { not_ok "build holdconns"; return; }
+  [ -x "$holdconns" ] || { not_ok "$holdconns is missing: run make kernel-test"; return; }
   if ! ip netns add "$ns" || ! in_ns ip link set lo up; then
     not_ok "make namespace $ns"
     return
