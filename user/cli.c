@@ -225,23 +225,36 @@ static int cmd_unload(const struct cli *c)
 	return 0;
 }
 
+/* Bad input is reported as such even when nothing is loaded: parse
+ * everything before opening the maps. */
 static int cmd_count(const struct cli *c)
 {
+	const struct ca_service *svc;
 	struct ca_services services;
 	struct ca_handle *h;
 	struct ca_error err;
+	struct ca_prefix resolved;
+	struct ca_cidr cidr;
+	struct ca_addr peer;
 	uint64_t n = 0;
 	int rc;
 
 	if (c->argc != 2)
 		return cli_fail("count needs CIDR and SERVICE, e.g. `connaudit count /24 SMTP "
 				"--peer 192.0.2.7`") ? EXIT_USAGE : 0;
+	if (ca_cidr_parse(c->argv[0], &cidr, &err) ||
+	    (c->peer && ca_addr_parse(c->peer, &peer, &err)) ||
+	    ca_cidr_resolve(&cidr, c->peer ? &peer : NULL, &resolved, &err))
+		return cli_fail("%s", err.msg) ? EXIT_USAGE : 0;
 	if (cli_services(c, &services))
 		return 1;
+	svc = ca_services_find(&services, c->argv[1], &err);
+	if (!svc)
+		return cli_fail("%s", err.msg) ? EXIT_USAGE : 0;
 	h = cli_open(c);
 	if (!h)
 		return 1;
-	rc = ca_count_str(h, &services, c->argv[0], c->argv[1], c->peer, &n, &err);
+	rc = ca_count(h, &cidr, svc, c->peer ? &peer : NULL, &n, &err);
 	ca_close(h);
 	if (rc < 0)
 		return cli_fail("%s", err.msg);

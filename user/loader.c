@@ -116,7 +116,7 @@ static int lock_parent(const char *pin_dir, struct ca_error *err)
 	snprintf(buf, sizeof(buf), "%s", pin_dir);
 	fd = open(dirname(buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return ca_errf(err, -errno, "cannot open %s: %s", buf, strerror(errno));
+		return permission_error(err, -errno, "cannot open the pin dir's parent");
 	for (int waited_ms = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; waited_ms += LOCK_POLL_MS) {
 		if (errno != EWOULDBLOCK)
 			rc = ca_errf(err, -errno, "cannot lock %s: %s", buf, strerror(errno));

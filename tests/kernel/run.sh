@@ -172,11 +172,38 @@ cli_checks() {
   fi
 }
 
+# Bad input is a usage error (exit 2) with a message naming what is wrong,
+# whether or not anything is loaded at the pin dir.
+bad_input_checks() {
+  local args want out rc
+  while IFS='|' read -r args want; do
+    # shellcheck disable=SC2086  # args are words on purpose
+    out=$("$connaudit" count --pin-dir "$pin-absent" $args 2>&1); rc=$?
+    if [ "$rc" -eq 2 ] && grep -q -- "$want" <<<"$out"; then
+      ok "count $args: refused ($want)"
+    else
+      not_ok "count $args: want exit 2 and '$want', got $rc: $out"
+    fi
+  done <<'CASES'
+/33 SMTP|needs the connecting peer
+/64 SMTP --peer 192.0.2.1|cannot apply to IPv4 peer
+300.1.2.3 SMTP|300.1.2.3
+10.0.0.0/33 SMTP|10.0.0.0/33
+fe80::1%eth0 SMTP|fe80::1%eth0
+/24 Smtp --peer 192.0.2.1|case-sensitive
+/0 ECmmove2|clustering
+/0 Nosuch|known services: SMTP
+/24 SMTP --peer 1.2.3|1.2.3
+CASES
+}
+
 tmp=$(mktemp -d)
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 run_kernel_test
 echo "# the connaudit command against ss, in namespace $ns"
 cli_checks
+echo "# the connaudit command refuses bad input"
+bad_input_checks
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
