@@ -400,11 +400,11 @@ static __always_inline bool counted_state(int state)
 
 /*
  * Runs on every TCP state change on the host, about ten per connection, so
- * it decides from its arguments alone before touching the socket: only the
+ * it decides from the states alone before touching the socket: only the
  * admission transition and transitions out of a counted state go further.
  */
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(on_set_state, struct sock *sk, int oldstate, int newstate)
+static __always_inline int on_state_change(struct sock *sk, int oldstate, int newstate,
+					   bool count_event)
 {
 	bool admission = oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED;
 	struct ca_mark *m;
@@ -413,7 +413,8 @@ int BPF_PROG(on_set_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;	/* MPTCP sockets: their TCP subflows are counted */
-	stat_inc(CA_STAT_EVENTS);
+	if (count_event)
+		stat_inc(CA_STAT_EVENTS);
 
 	if (admission) {
 		if (!(cfg.flags & CA_CFG_CGROUP)) {
@@ -435,6 +436,29 @@ int BPF_PROG(on_set_state, struct sock *sk, int oldstate, int newstate)
 	/* Deleted, not cleared: a socket reused after connect(AF_UNSPEC) starts afresh. */
 	bpf_sk_storage_delete(&ca_marks, sk);
 	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_set_state, struct sock *sk, int oldstate, int newstate)
+{
+	return on_state_change(sk, oldstate, newstate, true);
+}
+
+/*
+ * The same work again, from a second program on the same tracepoint. The
+ * kernel skips a run of a program that would nest inside a run of the same
+ * program on that CPU (a softirq handling TCP packets that interrupts a
+ * process-context run), and a skipped departure would leave a count high for
+ * good. The two programs run one after the other, never at once, so a nested
+ * state change finds at most one of them busy and the other one counts it.
+ * Marks make the second pass over the same change a no-op. (fentry on
+ * tcp_set_state would do the same job, but needs ftrace, which not every
+ * kernel has.)
+ */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state_twin, struct sock *sk, int oldstate, int newstate)
+{
+	return on_state_change(sk, oldstate, newstate, false);
 }
 
 /* Cgroup-scoped admission: the program is attached to one cgroup only. */

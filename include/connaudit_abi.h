@@ -31,6 +31,8 @@
 #define CA_PIN_CONFIG	"ca_config"	/* how the auditor was loaded */
 #define CA_PIN_LINK_STATE	"link_set_state"	/* tp_btf/inet_sock_set_state */
 #define CA_PIN_LINK_SOCKOPS	"link_sockops"		/* sock_ops, cgroup-scoped mode only */
+#define CA_PIN_LINK_TWIN	"link_state_twin"	/* a second tp_btf program: catches
+							 * the runs the kernel skips */
 
 /*
  * Key of ca_peers (prefixlen 32 or 128) and ca_prefixes (a configured

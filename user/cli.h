@@ -89,8 +89,9 @@ struct link_status {
 	__u64 recursion_misses;	/* runs the kernel skipped: nested in another run */
 };
 
-/* The link pins, tracepoint first. */
-extern const char *const cli_link_pins[2];
+/* The link pins: tracepoint, its twin, sock_ops. */
+#define CLI_LINKS	3
+extern const char *const cli_link_pins[CLI_LINKS];
 
 /* Fill l (l->pin set by the caller) from the pin dir; present stays false
  * when the pin cannot be opened (not loaded, or not root: links are 0600). */

@@ -271,11 +271,12 @@ int cmd_top(const struct cli *c)
 
 /* ---- status ---------------------------------------------------------- */
 
-const char *const cli_link_pins[2] = { CA_PIN_LINK_STATE, CA_PIN_LINK_SOCKOPS };
+const char *const cli_link_pins[CLI_LINKS] = { CA_PIN_LINK_STATE, CA_PIN_LINK_TWIN,
+						 CA_PIN_LINK_SOCKOPS };
 
 struct status {
 	const struct ca_config *cfg;
-	struct link_status links[2];
+	struct link_status links[CLI_LINKS];
 	size_t peers, prefixes;
 	uint64_t stats[CA_STAT_NR];
 	struct ca_health health;
@@ -331,10 +332,10 @@ static int read_status(struct ca_handle *h, struct status *s)
 	struct ca_error err;
 
 	s->cfg = ca_loaded_config(h);
-	s->links[0].pin = cli_link_pins[0];
-	s->links[1].pin = cli_link_pins[1];
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < CLI_LINKS; i++) {
+		s->links[i].pin = cli_link_pins[i];
 		cli_read_link(ca_pin_dir(h), &s->links[i]);
+	}
 	uname(&s->uts);
 	if (cli_count_entries(h, false, &s->peers, &err) ||
 	    cli_count_entries(h, true, &s->prefixes, &err) ||
@@ -370,7 +371,7 @@ static void print_status_text(const struct cli *c, const struct status *s)
 	printf("  IPv6 /");
 	print_prefix_list(" /", s->cfg->v6, s->cfg->nr_v6);
 	printf("\n");
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < CLI_LINKS; i++) {
 		const struct link_status *l = &s->links[i];
 
 		if (l->present)
@@ -406,7 +407,7 @@ static void print_status_json(const struct cli *c, const struct status *s)
 	printf("], \"ipv6\": [");
 	print_prefix_list(", ", s->cfg->v6, s->cfg->nr_v6);
 	printf("]},\n \"links\": [");
-	for (int i = 0, n = 0; i < 2; i++) {
+	for (int i = 0, n = 0; i < CLI_LINKS; i++) {
 		const struct link_status *l = &s->links[i];
 
 		if (l->present)

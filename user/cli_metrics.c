@@ -238,7 +238,7 @@ static void put_missed(FILE *f, struct ca_handle *h)
 	put_family(f, name, "counter", "Runs of a program that the kernel skipped because "
 		   "they were nested in another run (bpf_prog_info.recursion_misses); "
 		   "needs read access to the link pins.");
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < CLI_LINKS; i++) {
 		struct link_status l = { .pin = cli_link_pins[i] };
 
 		cli_read_link(ca_pin_dir(h), &l);

@@ -40,6 +40,11 @@
 #define MIN_KERNEL_MAJOR	5
 #define MIN_KERNEL_MINOR	12
 
+/* The link pins, in the order of the skeleton's links in pin_links(). */
+static const char *const link_pins[] = { CA_PIN_LINK_STATE, CA_PIN_LINK_TWIN,
+					 CA_PIN_LINK_SOCKOPS };
+#define LINK_PINS	(int)(sizeof(link_pins) / sizeof(link_pins[0]))
+
 static const uint8_t default_v4[] = { 24, 16 };
 static const uint8_t default_v6[] = { 64, 48 };
 
@@ -157,13 +162,12 @@ static void retire_maps(const char *dir)
  * maps are retired and go, then dir itself. Returns 0 or -errno. */
 static int remove_pin_dir(const char *dir)
 {
-	static const char *const links[] = { CA_PIN_LINK_STATE, CA_PIN_LINK_SOCKOPS };
 	char path[PATH_MAX];
 	struct dirent *e;
 	DIR *d;
 
-	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
-		ca_join_path(path, sizeof(path), dir, links[i]);
+	for (int i = 0; i < LINK_PINS; i++) {
+		ca_join_path(path, sizeof(path), dir, link_pins[i]);
 		unlink(path);
 	}
 	retire_maps(dir);
@@ -265,13 +269,18 @@ static int open_and_load(struct connaudit_bpf **out, const char *pin_root,
 	return 0;
 }
 
-/* Attach the live programs: the tracepoint always, sock_ops when scoped. */
+/* Attach the live programs: the tracepoint and its twin always,
+ * sock_ops when scoped. */
 static int attach_live(struct connaudit_bpf *skel, int cgroup_fd, struct ca_error *err)
 {
 	skel->links.on_set_state = bpf_program__attach(skel->progs.on_set_state);
 	if (!skel->links.on_set_state)
 		return permission_error(err, -errno,
 					"cannot attach to tp_btf/inet_sock_set_state");
+	skel->links.on_state_twin = bpf_program__attach(skel->progs.on_state_twin);
+	if (!skel->links.on_state_twin)
+		return permission_error(err, -errno,
+					"cannot attach the second tp_btf/inet_sock_set_state program");
 	if (cgroup_fd < 0)
 		return 0;
 	skel->links.on_sockops = bpf_program__attach_cgroup(skel->progs.on_sockops, cgroup_fd);
@@ -284,14 +293,14 @@ static int attach_live(struct connaudit_bpf *skel, int cgroup_fd, struct ca_erro
 static int pin_links(struct connaudit_bpf *skel, const char *dir, const char *suffix,
 		     struct ca_error *err)
 {
-	struct bpf_link *links[] = { skel->links.on_set_state, skel->links.on_sockops };
-	const char *names[] = { CA_PIN_LINK_STATE, CA_PIN_LINK_SOCKOPS };
+	struct bpf_link *links[] = { skel->links.on_set_state, skel->links.on_state_twin,
+				     skel->links.on_sockops };
 	char path[PATH_MAX];
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < LINK_PINS; i++) {
 		if (!links[i])
 			continue;
-		snprintf(path, sizeof(path), "%s/%s%s", dir, names[i], suffix);
+		snprintf(path, sizeof(path), "%s/%s%s", dir, link_pins[i], suffix);
 		if (bpf_link__pin(links[i], path))
 			return ca_errf(err, -errno, "cannot pin %s: %s", path, strerror(errno));
 	}
@@ -419,7 +428,6 @@ static int load_replace(const struct ca_load_opts *o, const char *pin_dir, struc
 {
 	struct connaudit_bpf *skel = NULL;
 	char from[PATH_MAX], to[PATH_MAX];
-	const char *names[] = { CA_PIN_LINK_STATE, CA_PIN_LINK_SOCKOPS };
 	struct ca_config c;
 	int cgroup_fd = -1, rc;
 
@@ -439,9 +447,9 @@ static int load_replace(const struct ca_load_opts *o, const char *pin_dir, struc
 		rc = attach_live(skel, cgroup_fd, err);
 	if (!rc)
 		rc = pin_links(skel, pin_dir, "-new", err);
-	for (int i = 0; !rc && i < 2; i++) {
-		snprintf(from, sizeof(from), "%s/%s-new", pin_dir, names[i]);
-		snprintf(to, sizeof(to), "%s/%s", pin_dir, names[i]);
+	for (int i = 0; !rc && i < LINK_PINS; i++) {
+		snprintf(from, sizeof(from), "%s/%s-new", pin_dir, link_pins[i]);
+		snprintf(to, sizeof(to), "%s/%s", pin_dir, link_pins[i]);
 		if (access(from, F_OK) == 0 && rename(from, to) != 0)
 			rc = ca_errf(err, -errno, "cannot replace %s: %s", to, strerror(errno));
 	}
