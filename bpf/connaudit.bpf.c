@@ -113,12 +113,16 @@ static __always_inline void stat_inc(__u32 idx)
 		__sync_fetch_and_add(v, 1);
 }
 
-static __always_inline struct ca_health *health(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&ca_health, &zero);
-}
+/* Add n to one field of ca_health. Only failures and incomplete sessions
+ * come here, so the lookup stays off the common path. */
+#define HEALTH_ADD(field, n)						\
+	({								\
+		__u32 zero_ = 0;					\
+		struct ca_health *h_ = bpf_map_lookup_elem(&ca_health, &zero_); \
+									\
+		if (h_)							\
+			__sync_fetch_and_add(&h_->field, n);		\
+	})
 
 
 /*
@@ -289,16 +293,12 @@ static __always_inline bool key_of(struct sock *sk, struct ca_key *key)
 
 static __always_inline void note_failure(int err, bool aggregate)
 {
-	struct ca_health *h = health();
-
-	if (!h)
-		return;
 	if (err == -EBUSY)
-		__sync_fetch_and_add(&h->contention, 1);
+		HEALTH_ADD(contention, 1);
 	else if (aggregate)
-		__sync_fetch_and_add(&h->prefixes_full, 1);
+		HEALTH_ADD(prefixes_full, 1);
 	else
-		__sync_fetch_and_add(&h->peers_full, 1);
+		HEALTH_ADD(peers_full, 1);
 }
 
 /* Bits of m->counted and the entry each stands for. */
@@ -327,7 +327,6 @@ static __always_inline bool entry_key(const struct ca_mark *m, int bit,
 /* Count the session described by m->key in every entry it belongs to. */
 static __noinline void admit(struct ca_mark *m, __u32 how)
 {
-	struct ca_health *h;
 	struct ca_key k;
 	bool aggregate;
 
@@ -346,9 +345,7 @@ static __noinline void admit(struct ca_mark *m, __u32 how)
 	m->flags = CA_MARK_ADMITTED;
 	if (m->counted != (1u << (2 + (m->key.family == CA_AF_INET ? cfg.nr_v4 : cfg.nr_v6))) - 1) {
 		m->flags |= CA_MARK_INCOMPLETE;
-		h = health();
-		if (h)
-			__sync_fetch_and_add(&h->incomplete, 1);
+		HEALTH_ADD(incomplete, 1);
 	}
 	stat_inc(how);
 }
@@ -356,18 +353,17 @@ static __noinline void admit(struct ca_mark *m, __u32 how)
 /* Uncount what admit() counted for this mark. */
 static __noinline void depart(struct ca_mark *m)
 {
-	struct ca_health *h = health();
 	struct ca_key k;
 	bool aggregate;
 
 	for (int bit = 0; bit < 2 + CA_MAX_PREFIXES; bit++) {
 		if (!(m->counted & (1u << bit)) || !entry_key(m, bit, &k, &aggregate))
 			continue;
-		if ((aggregate ? counter_dec(&ca_prefixes, &k) : counter_dec(&ca_peers, &k)) && h)
-			__sync_fetch_and_add(&h->underflow, 1);
+		if (aggregate ? counter_dec(&ca_prefixes, &k) : counter_dec(&ca_peers, &k))
+			HEALTH_ADD(underflow, 1);
 	}
-	if ((m->flags & CA_MARK_INCOMPLETE) && h)
-		__sync_fetch_and_add(&h->incomplete, -1);
+	if (m->flags & CA_MARK_INCOMPLETE)
+		HEALTH_ADD(incomplete, -1);
 	stat_inc(CA_STAT_DEPARTED);
 }
 
@@ -381,10 +377,7 @@ static __always_inline void admit_sock(struct sock *sk, __u32 how)
 		return;
 	m = bpf_sk_storage_get(&ca_marks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!m) {
-		struct ca_health *h = health();
-
-		if (h)
-			__sync_fetch_and_add(&h->storage_fail, 1);
+		HEALTH_ADD(storage_fail, 1);
 		return;
 	}
 	if (m->flags & CA_MARK_ADMITTED)

@@ -156,6 +156,9 @@ const char *ca_pin_dir(const struct ca_handle *h);
  * (0 restores the caller's own). */
 void ca_set_netns(struct ca_handle *h, uint32_t netns_inode);
 
+/* The inode of the network namespace this handle counts in. */
+uint32_t ca_netns(const struct ca_handle *h);
+
 /* The inode of the caller's network namespace, or 0 (with errno) on error. */
 uint32_t ca_netns_self(void);
 

@@ -31,10 +31,6 @@ struct cli {
 /* Print "connaudit: msg" to stderr and return 1. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* The namespace to report on: --netns (path or inode), else our own.
- * Prints the error and returns 1 on failure. */
-int cli_netns(const struct cli *c, uint32_t *inode);
-
 /* Open the handle for the pin dir in c, switching to --netns if given.
  * Prints the error and returns NULL on failure. */
 struct ca_handle *cli_open(const struct cli *c);

@@ -112,9 +112,7 @@ int cmd_dump(const struct cli *c)
 	struct entries e = { 0 };
 	struct ca_handle *h = cli_open(c);
 	char addr[INET6_ADDRSTRLEN];
-	uint32_t netns = 0;
-
-	if (!h || (!c->all_netns && cli_netns(c, &netns)) || collect(h, false, netns, &e)) {
+	if (!h || collect(h, false, c->all_netns ? 0 : ca_netns(h), &e)) {
 		ca_close(h);
 		return 1;
 	}
@@ -229,7 +227,6 @@ int cmd_top(const struct cli *c)
 	struct ca_error err;
 	struct ca_cidr cidr;
 	char addr[INET6_ADDRSTRLEN];
-	uint32_t netns;
 	size_t n;
 
 	if (c->argc != 1)
@@ -243,7 +240,7 @@ int cmd_top(const struct cli *c)
 	if (!svc)
 		return cli_fail("%s", err.msg);
 	h = cli_open(c);
-	if (!h || cli_netns(c, &netns) || collect(h, false, netns, &e)) {
+	if (!h || collect(h, false, ca_netns(h), &e)) {
 		ca_close(h);
 		return 1;
 	}

@@ -135,10 +135,9 @@ static int put_top_prefixes(FILE *f, struct ca_handle *h, const struct metrics_s
 	static const char name[] = "connaudit_top_prefix_sessions";
 	char addr[INET6_ADDRSTRLEN], prefix[INET6_ADDRSTRLEN + 4];
 	struct cli_entry *peers = NULL, *top = NULL;
-	uint32_t netns;
 	size_t n = 0;
 
-	if (cli_netns(m->c, &netns) || cli_collect_peers(h, netns, &peers, &n))
+	if (cli_collect_peers(h, ca_netns(h), &peers, &n))
 		return 1;
 	top = malloc((n ? n : 1) * sizeof(*top));
 	if (!top) {

@@ -254,6 +254,11 @@ void ca_set_netns(struct ca_handle *h, uint32_t netns_inode)
 	h->netns = netns_inode ? netns_inode : h->netns_self;
 }
 
+uint32_t ca_netns(const struct ca_handle *h)
+{
+	return h->netns;
+}
+
 uint32_t ca_netns_self(void)
 {
 	struct stat st;
