@@ -205,6 +205,7 @@ struct ca_load_opts {
 	uint8_t v6[CA_MAX_PREFIXES];
 	uint32_t max_peers;	/* 0: default */
 	uint32_t max_prefixes;	/* 0: default */
+	uint32_t max_sessions;	/* 0: default; sessions counted at once (ca_marks) */
 	bool grant_group;	/* let group `gid` read the counts (else root only) */
 	uint32_t gid;
 	unsigned mode;		/* with grant_group: mode of the map pins (0: 0640) */

@@ -15,7 +15,7 @@
 #endif
 
 #define CA_ABI_MAGIC	0x43414231u	/* "CAB1" */
-#define CA_ABI_VERSION	1u
+#define CA_ABI_VERSION	2u
 
 /* Address families as stored in keys (Linux values, spelled out for BPF). */
 #define CA_AF_ALL	0	/* per-port total over both families */
@@ -25,7 +25,7 @@
 /* Pinned object names, relative to the pin dir (default /sys/fs/bpf/connaudit). */
 #define CA_PIN_PEERS	"ca_peers"	/* exact counts per remote address */
 #define CA_PIN_PREFIXES	"ca_prefixes"	/* aggregates per configured prefix + per-port totals */
-#define CA_PIN_MARKS	"ca_marks"	/* sk_storage: which key each counted socket holds */
+#define CA_PIN_MARKS	"ca_marks"	/* per socket cookie: the key each counted socket holds */
 #define CA_PIN_STATS	"ca_stats"	/* per-CPU event counters */
 #define CA_PIN_HEALTH	"ca_health"	/* anything that makes a count incomplete */
 #define CA_PIN_CONFIG	"ca_config"	/* how the auditor was loaded */
@@ -75,7 +75,7 @@ struct ca_count {
 #define CA_MARK_INCOMPLETE	(1u << 1)	/* some entry could not be incremented */
 #define CA_MARK_ADMITTED	(1u << 2)	/* counted (in every entry of `counted`) */
 
-/* Value of ca_marks (socket-local storage). */
+/* Value of ca_marks, a hash map keyed by the socket cookie (__u64). */
 struct ca_mark {
 	struct ca_key key;	/* exact key the socket was counted under */
 	__u32 counted;		/* CA_COUNTED_* bits */
@@ -102,7 +102,7 @@ struct ca_health {
 	__u64 peers_full;	/* inserts into ca_peers refused (map full) */
 	__u64 prefixes_full;	/* inserts into ca_prefixes refused (map full) */
 	__u64 contention;	/* inserts abandoned after too many retries */
-	__u64 storage_fail;	/* sessions not counted: no socket storage (sticky) */
+	__u64 marks_full;	/* sessions not counted: ca_marks was full (sticky) */
 	__u64 underflow;	/* decrements that found no entry (sticky) */
 	__u64 retired;		/* set by unload: nothing updates these maps any more */
 };
@@ -124,6 +124,8 @@ struct ca_config {
 	__u32 max_peers;	/* max_entries of ca_peers */
 	__u32 max_prefixes;	/* max_entries of ca_prefixes */
 	__u64 loaded_at;	/* CLOCK_REALTIME seconds of the first load */
+	__u32 max_sessions;	/* max_entries of ca_marks */
+	__u32 pad2;
 };
 
 #endif /* CONNAUDIT_ABI_H */

@@ -21,6 +21,7 @@ static const char usage[] =
 "Commands:\n"
 "  load      load and attach the auditor, count existing sessions, pin (root)\n"
 "            [--cgroup PATH] [--prefixes LIST] [--max-peers N] [--max-prefixes N]\n"
+"            [--max-sessions N]\n"
 "            [--group NAME [--mode 0640]] [--replace] [--quiet]\n"
 "  unload    detach the auditor and remove its pins (root)\n"
 "  status    loaded or not, programs, maps, counters  [--json]\n"
@@ -45,7 +46,7 @@ CA_DEFAULT_PIN_DIR ")\n"
 
 enum opt_id {
 	O_PIN_DIR = 256, O_CGROUP, O_PREFIXES, O_CONFIG, O_PEER, O_NETNS, O_PREFIX,
-	O_MAX_PEERS, O_MAX_PREFIXES, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET, O_GROUP,
+	O_MAX_PEERS, O_MAX_PREFIXES, O_MAX_SESSIONS, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET, O_GROUP,
 	O_MODE, O_LISTEN,
 };
 
@@ -59,6 +60,7 @@ static const struct option options[] = {
 	{ "prefix", required_argument, NULL, O_PREFIX },
 	{ "max-peers", required_argument, NULL, O_MAX_PEERS },
 	{ "max-prefixes", required_argument, NULL, O_MAX_PREFIXES },
+	{ "max-sessions", required_argument, NULL, O_MAX_SESSIONS },
 	{ "json", no_argument, NULL, O_JSON },
 	{ "all-netns", no_argument, NULL, O_ALL_NETNS },
 	{ "replace", no_argument, NULL, O_REPLACE },
@@ -117,6 +119,7 @@ static int parse_option(struct cli *c, int id, const char *arg)
 	case 'n': return parse_ulong(arg, "-n", 1000000, &c->top_n);
 	case O_MAX_PEERS: return parse_ulong(arg, "--max-peers", 1u << 26, &c->max_peers);
 	case O_MAX_PREFIXES: return parse_ulong(arg, "--max-prefixes", 1u << 26, &c->max_prefixes);
+	case O_MAX_SESSIONS: return parse_ulong(arg, "--max-sessions", 1u << 26, &c->max_sessions);
 	case O_JSON: c->json = true; return 0;
 	case O_ALL_NETNS: c->all_netns = true; return 0;
 	case O_REPLACE: c->replace = true; return 0;
@@ -201,7 +204,8 @@ static int cmd_load(const struct cli *c)
 	struct ca_load_opts o = {
 		.pin_dir = c->pin_dir, .cgroup = c->cgroup, .replace = c->replace,
 		.quiet = c->quiet, .max_peers = (uint32_t)c->max_peers,
-		.max_prefixes = (uint32_t)c->max_prefixes, .mode = (unsigned)c->mode,
+		.max_prefixes = (uint32_t)c->max_prefixes,
+		.max_sessions = (uint32_t)c->max_sessions, .mode = (unsigned)c->mode,
 	};
 	struct ca_error err;
 

@@ -22,7 +22,7 @@ struct cli {
 	const char *listen;	/* metrics: serve on ADDR:PORT */
 	unsigned long mode;	/* load: mode of the map pins */
 	unsigned long top_n;
-	unsigned long max_peers, max_prefixes;
+	unsigned long max_peers, max_prefixes, max_sessions;
 	bool json, all_netns, replace, quiet;
 	int argc;		/* positional arguments left */
 	char **argv;

@@ -343,7 +343,7 @@ static int read_status(struct ca_handle *h, struct status *s)
 
 bool cli_health_exact(const struct ca_health *hv)
 {
-	return hv->incomplete <= 0 && !hv->storage_fail && !hv->underflow && !hv->retired;
+	return hv->incomplete <= 0 && !hv->marks_full && !hv->underflow && !hv->retired;
 }
 
 static void print_prefix_list(const char *sep, const uint8_t *lens, unsigned n)
@@ -377,16 +377,17 @@ static void print_status_text(const struct cli *c, const struct status *s)
 			       (unsigned long long)l->run_cnt, (unsigned long long)l->run_time_ns,
 			       (unsigned long long)l->recursion_misses);
 	}
-	printf("  maps       %s %zu live/%u max, %s %zu live/%u max\n", CA_PIN_PEERS, s->peers,
-	       s->cfg->max_peers, CA_PIN_PREFIXES, s->prefixes, s->cfg->max_prefixes);
+	printf("  maps       %s %zu live/%u max, %s %zu live/%u max, %s %u max\n",
+	       CA_PIN_PEERS, s->peers, s->cfg->max_peers, CA_PIN_PREFIXES, s->prefixes,
+	       s->cfg->max_prefixes, CA_PIN_MARKS, s->cfg->max_sessions);
 	printf("  counters  ");
 	for (int i = 0; i < CA_STAT_NR; i++)
 		printf(" %s %llu", cli_stat_names[i], (unsigned long long)s->stats[i]);
 	printf("\n  health     %s: incomplete %lld, peers_full %llu, prefixes_full %llu, "
-	       "contention %llu, storage_fail %llu, underflow %llu\n",
+	       "contention %llu, marks_full %llu, underflow %llu\n",
 	       cli_health_exact(hv) ? "exact" : "COUNTS MAY BE LOW", (long long)hv->incomplete,
 	       (unsigned long long)hv->peers_full, (unsigned long long)hv->prefixes_full,
-	       (unsigned long long)hv->contention, (unsigned long long)hv->storage_fail,
+	       (unsigned long long)hv->contention, (unsigned long long)hv->marks_full,
 	       (unsigned long long)hv->underflow);
 }
 
@@ -416,18 +417,18 @@ static void print_status_json(const struct cli *c, const struct status *s)
 			       (unsigned long long)l->recursion_misses);
 	}
 	printf("],\n \"maps\": {\"%s\": {\"entries\": %zu, \"max\": %u}, "
-	       "\"%s\": {\"entries\": %zu, \"max\": %u}},\n \"stats\": {",
-	       CA_PIN_PEERS, s->peers, s->cfg->max_peers, CA_PIN_PREFIXES, s->prefixes,
-	       s->cfg->max_prefixes);
+	       "\"%s\": {\"entries\": %zu, \"max\": %u}, \"%s\": {\"max\": %u}},\n"
+	       " \"stats\": {", CA_PIN_PEERS, s->peers, s->cfg->max_peers, CA_PIN_PREFIXES,
+	       s->prefixes, s->cfg->max_prefixes, CA_PIN_MARKS, s->cfg->max_sessions);
 	for (int i = 0; i < CA_STAT_NR; i++)
 		printf("%s\"%s\": %llu", i ? ", " : "", cli_stat_names[i],
 		       (unsigned long long)s->stats[i]);
 	printf("},\n \"health\": {\"exact\": %s, \"incomplete\": %lld, \"peers_full\": %llu, "
-	       "\"prefixes_full\": %llu, \"contention\": %llu, \"storage_fail\": %llu, "
+	       "\"prefixes_full\": %llu, \"contention\": %llu, \"marks_full\": %llu, "
 	       "\"underflow\": %llu}}\n", cli_health_exact(hv) ? "true" : "false",
 	       (long long)hv->incomplete, (unsigned long long)hv->peers_full,
 	       (unsigned long long)hv->prefixes_full, (unsigned long long)hv->contention,
-	       (unsigned long long)hv->storage_fail, (unsigned long long)hv->underflow);
+	       (unsigned long long)hv->marks_full, (unsigned long long)hv->underflow);
 }
 
 int cmd_status(const struct cli *c)

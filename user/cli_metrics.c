@@ -197,10 +197,9 @@ static int put_health(FILE *f, struct ca_handle *h)
 	put_family(f, "connaudit_contention_total", "counter",
 		   "Inserts abandoned after too many retries.");
 	put_sample(f, "connaudit_contention_total", NULL, 0, "%" PRIu64, (uint64_t)hv.contention);
-	put_family(f, "connaudit_storage_failures_total", "counter",
-		   "Sessions not counted for want of socket storage.");
-	put_sample(f, "connaudit_storage_failures_total", NULL, 0, "%" PRIu64,
-		   (uint64_t)hv.storage_fail);
+	put_family(f, "connaudit_marks_full_total", "counter",
+		   "Sessions not counted because ca_marks (one entry per session) was full.");
+	put_sample(f, "connaudit_marks_full_total", NULL, 0, "%" PRIu64, (uint64_t)hv.marks_full);
 	put_family(f, "connaudit_underflows_total", "counter",
 		   "Decrements that found no entry to decrement.");
 	put_sample(f, "connaudit_underflows_total", NULL, 0, "%" PRIu64, (uint64_t)hv.underflow);
@@ -221,6 +220,9 @@ static int put_maps(FILE *f, struct ca_handle *h)
 		    peers, prefixes);
 	put_per_map(f, "connaudit_map_capacity", "gauge",
 		    "Most entries the map can hold.", cfg->max_peers, cfg->max_prefixes);
+	put_family(f, "connaudit_sessions_capacity", "gauge",
+		   "Most sessions counted at once (entries of ca_marks).");
+	put_sample(f, "connaudit_sessions_capacity", NULL, 0, "%" PRIu32, cfg->max_sessions);
 	put_family(f, "connaudit_load_time_seconds", "gauge",
 		   "When the auditor was first loaded, in seconds since the epoch.");
 	put_sample(f, "connaudit_load_time_seconds", NULL, 0, "%" PRIu64,

@@ -33,10 +33,11 @@
 
 #define DEFAULT_MAX_PEERS	65536
 #define DEFAULT_MAX_PREFIXES	65536
+#define DEFAULT_MAX_SESSIONS	65536
 #define LOCK_WAIT_MS		30000
 #define LOCK_POLL_MS		50
 #define STAGING_INFIX		"-staging-"  /* bpffs forbids dots in names */
-/* tp_btf + sk_storage from tracing (5.11) + BPF compare-and-swap (5.12). */
+/* tp_btf, socket cookies from tracing programs, BPF compare-and-swap (5.12). */
 #define MIN_KERNEL_MAJOR	5
 #define MIN_KERNEL_MINOR	12
 
@@ -98,7 +99,7 @@ static int check_kernel(struct ca_error *err)
 	if (uname(&u) == 0 && sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
 	    (major < MIN_KERNEL_MAJOR || (major == MIN_KERNEL_MAJOR && minor < MIN_KERNEL_MINOR)))
 		return ca_errf(err, -EOPNOTSUPP, "kernel %s is too old: connaudit needs %d.%d or "
-			       "later (BPF compare-and-swap, socket storage from tracing programs)",
+			       "later (BPF compare-and-swap, socket cookies from tracing programs)",
 			       u.release, MIN_KERNEL_MAJOR, MIN_KERNEL_MINOR);
 	return 0;
 }
@@ -237,6 +238,7 @@ static void config_from_opts(const struct ca_load_opts *o, uint64_t cgroup_id,
 	}
 	c->max_peers = o->max_peers ? o->max_peers : DEFAULT_MAX_PEERS;
 	c->max_prefixes = o->max_prefixes ? o->max_prefixes : DEFAULT_MAX_PREFIXES;
+	c->max_sessions = o->max_sessions ? o->max_sessions : DEFAULT_MAX_SESSIONS;
 	c->loaded_at = (uint64_t)time(NULL);
 }
 
@@ -255,6 +257,7 @@ static int open_and_load(struct connaudit_bpf **out, const char *pin_root,
 	skel->rodata->cfg = *c;
 	bpf_map__set_max_entries(skel->maps.ca_peers, c->max_peers);
 	bpf_map__set_max_entries(skel->maps.ca_prefixes, c->max_prefixes);
+	bpf_map__set_max_entries(skel->maps.ca_marks, c->max_sessions);
 	bpf_program__set_autoload(skel->progs.on_sockops, c->flags & CA_CFG_CGROUP);
 	rc = connaudit_bpf__load(skel);
 	if (rc) {
@@ -434,7 +437,8 @@ static int load_replace(const struct ca_load_opts *o, const char *pin_dir, struc
 	rc = read_pinned_config(pin_dir, &c, err);
 	if (rc)
 		return rc;
-	if (o->nr_v4 || o->nr_v6 || o->cgroup || o->max_peers || o->max_prefixes || o->grant_group)
+	if (o->nr_v4 || o->nr_v6 || o->cgroup || o->max_peers || o->max_prefixes ||
+	    o->max_sessions || o->grant_group)
 		return ca_errf(err, -EINVAL, "--replace keeps the loaded settings; to change "
 			       "prefixes, cgroup, sizes or group, unload and load again");
 	if (c.flags & CA_CFG_CGROUP) {

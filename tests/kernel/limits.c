@@ -13,9 +13,11 @@
  *     exactly, in room made by reclaiming zero entries (CA_STAT_RECLAIMED).
  * limits/peers-full in scenarios.c checks the first steps on ca_peers with
  * the exact counts it expects; these go on to reclaim, on both maps.
+ * limits/marks-full fills ca_marks, which holds one entry per session.
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "scenarios.h"
 
@@ -140,8 +142,51 @@ static const struct limit_case prefixes_case = {
 	.fresh = { "127.0.4.1", "127.0.4.2" },
 };
 
+/* A session that finds ca_marks full is not counted at all, and nothing can
+ * tell when it ends: queries stay flagged until the next load. Sessions
+ * after a departure reuse the marks it freed. */
+static void sc_marks_full(const void *a, const void *b)
+{
+	const struct limit_case *lc = &peers_case;
+	struct ca_load_opts o = { .max_sessions = 4 };
+	struct test_cgroup cg;
+	struct conn fill[4], over[2], fresh[2];
+	struct ca_health hl;
+
+	(void)a, (void)b;
+	test_cgroup_setup(&cg);
+	cg_move_self(E.cgroup);
+	int lfd = net_listen("127.0.0.1", SMTP, false);
+
+	o.cgroup = E.cgroup;
+	load_opts(&o);
+	open_from(lfd, lc->fill, fill, 4);
+	compare(4, "ca_marks is full");
+	open_from(lfd, lc->over, over, 2);
+	for (int64_t end = kt_now_ms() + KT_WAIT_MS;; usleep(5000)) {
+		CA_CHECK(ca_read_health(E.h, &hl, &ERR));
+		if (hl.marks_full >= 2 || kt_now_ms() > end)
+			break;
+	}
+	EXPECT_EQ(hl.marks_full, 2);
+	EXPECT_EQ(hl.incomplete, 0);	/* nothing half-counted: not counted at all */
+	EXPECT_EQ(check_peer_queries(lc->over[0], false) > 0, true);
+	check_peer_queries(lc->fill[0], false);
+	close_all(over, 2);
+	close_all(fill, 2);
+	E.marks_full = 2;	/* sticky */
+	compare(2, "the uncounted sessions and two counted ones closed");
+	open_from(lfd, lc->fresh, fresh, 2);
+	compare(4, "two more sessions, in the marks the departures freed");
+	check_peer_queries(lc->fresh[0], false);
+	close_all(fresh, 2);
+	close_all(fill + 2, 2);
+	compare(0, "everything closed");
+}
+
 void limits_register(kt_add_fn *add)
 {
 	add(peers_case.name, sc_limit, &peers_case, NULL);
 	add(prefixes_case.name, sc_limit, &prefixes_case, NULL);
+	add("limits/marks-full", sc_marks_full, NULL, NULL);
 }

@@ -31,6 +31,8 @@
 #include <unistd.h>
 #include <netinet/in.h>
 
+#include <bpf/bpf.h>
+
 #include "scenarios.h"
 
 /* How long one scenario may run; CONNAUDIT_SCENARIO_SECONDS raises it for
@@ -120,6 +122,7 @@ void second_namespace(void)
 struct view {
 	struct tally truth, auditor;		/* per peer */
 	struct tally truth_agg, auditor_agg;	/* prefixes and per-port totals */
+	uint64_t marks;				/* ca_marks entries of the namespace */
 };
 
 struct collect_arg {
@@ -144,6 +147,30 @@ static void auditor_tally(bool prefixes, uint32_t netns, struct tally *out)
 	tally_finish(out);
 }
 
+/* Entries of the pinned ca_marks for namespace inode. Every counted session
+ * holds one and nothing else may: a mark left behind by a closed socket
+ * would be a leak. */
+static uint64_t marks_in(uint32_t inode)
+{
+	char path[PATH_MAX];
+	struct ca_mark m;
+	uint64_t n = 0, key, *prev = NULL;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/%s", E.pin_dir, CA_PIN_MARKS) >= (int)sizeof(path))
+		kt_fail("pin dir too long: %s", E.pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		kt_fail("cannot open %s: %s", path, strerror(errno));
+	while (!bpf_map_get_next_key(fd, prev, &key)) {
+		prev = &key;
+		if (!bpf_map_lookup_elem(fd, &key, &m) && m.key.netns == inode)
+			n++;
+	}
+	close(fd);
+	return n;
+}
+
 static void view_gather(struct view *v, int ns)
 {
 	*v = (struct view){ 0 };
@@ -151,6 +178,7 @@ static void view_gather(struct view *v, int ns)
 	auditor_tally(false, E.ns[ns].inode, &v->auditor);
 	tally_aggregate(&v->truth, ca_loaded_config(E.h), &v->truth_agg);
 	auditor_tally(true, E.ns[ns].inode, &v->auditor_agg);
+	v->marks = marks_in(E.ns[ns].inode);
 }
 
 static void view_free(struct view *v)
@@ -163,15 +191,16 @@ static void view_free(struct view *v)
 
 static bool view_agrees(const struct view *v, uint64_t expect)
 {
-	return tally_total(&v->truth) == expect && !tally_diff(&v->truth, &v->auditor, NULL) &&
+	return tally_total(&v->truth) == expect && v->marks == expect &&
+	       !tally_diff(&v->truth, &v->auditor, NULL) &&
 	       !tally_diff(&v->truth_agg, &v->auditor_agg, NULL);
 }
 
 static void view_report(const struct view *v, uint64_t expect, const char *step, int ns)
 {
-	printf("%s (netns %u): the scenario expects %llu sessions, the kernel shows %llu\n",
-	       step, E.ns[ns].inode, (unsigned long long)expect,
-	       (unsigned long long)tally_total(&v->truth));
+	printf("%s (netns %u): the scenario expects %llu sessions, the kernel shows %llu, "
+	       "ca_marks holds %llu\n", step, E.ns[ns].inode, (unsigned long long)expect,
+	       (unsigned long long)tally_total(&v->truth), (unsigned long long)v->marks);
 	printf("  per peer:\n");
 	if (!tally_diff(&v->truth, &v->auditor, stdout))
 		printf("    (agree)\n");
@@ -186,14 +215,16 @@ void check_health(const char *step)
 
 	CA_CHECK(ca_read_health(E.h, &hl, &ERR));
 	if (hl.incomplete || hl.peers_full != E.peers_full ||
-	    hl.prefixes_full != E.prefixes_full || hl.contention || hl.storage_fail ||
+	    hl.prefixes_full != E.prefixes_full || hl.contention || hl.marks_full != E.marks_full ||
 	    hl.underflow || hl.retired)
 		kt_fail("%s: health: incomplete %lld, peers_full %llu (expected %llu), "
-			"prefixes_full %llu (expected %llu), contention %llu, storage_fail %llu, "
+			"prefixes_full %llu (expected %llu), contention %llu, marks_full %llu "
+			"(expected %llu), "
 			"underflow %llu, retired %llu", step, (long long)hl.incomplete,
 			(unsigned long long)hl.peers_full, (unsigned long long)E.peers_full,
 			(unsigned long long)hl.prefixes_full, (unsigned long long)E.prefixes_full,
-			(unsigned long long)hl.contention, (unsigned long long)hl.storage_fail,
+			(unsigned long long)hl.contention, (unsigned long long)hl.marks_full,
+			(unsigned long long)E.marks_full,
 			(unsigned long long)hl.underflow, (unsigned long long)hl.retired);
 }
 

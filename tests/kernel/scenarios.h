@@ -38,6 +38,7 @@ struct env {
 	struct truth_filter filter;	/* which kernel sessions should count */
 	uint64_t peers_full;		/* refused inserts the scenario caused */
 	uint64_t prefixes_full;		/* (sticky counters of ca_health) */
+	uint64_t marks_full;
 };
 
 extern struct env E;
@@ -74,7 +75,7 @@ void conn_close(struct conn *c);
  * namespace ns and connaudit agrees per peer and in every aggregate; false
  * (with the differences printed under `step`) when it never does. */
 bool views_settle(int ns, uint64_t expect, const char *step);
-/* The health record is clean but for E.peers_full / E.prefixes_full. */
+/* The health record is clean but for E.peers_full, prefixes_full, marks_full. */
 void check_health(const char *step);
 /* views_settle() and check_health(), failing the scenario otherwise. */
 void compare_ns(int ns, uint64_t expect, const char *fmt, ...)

@@ -52,8 +52,11 @@ check_other_maps() {
 	check_has "ca_config shows the max_peers given at load" "$TMP/config.txt" '"max_peers": 4096,'
 	bpftool map dump pinned "$p/ca_stats" > "$TMP/stats.txt"
 	check_has "ca_stats dumps its counters per CPU" "$TMP/stats.txt" '"cpu": 0,'
-	check_eq "ca_marks (socket storage) dumps as empty" "[]" \
-		"$(bpftool map dump pinned "$p/ca_marks")"
+	bpftool map dump pinned "$p/ca_marks" > "$TMP/marks.txt"
+	check_has "ca_marks names the fields of a mark" "$TMP/marks.txt" '"counted": '
+	# One mark per session held: 3 + 1 + 2 to port 25, 2 to port 2025.
+	check_eq "ca_marks holds one entry per session of our namespace" 8 \
+		"$(bpftool -j map dump pinned "$p/ca_marks" | grep -o "\"netns\":$NETNS," | wc -l)"
 }
 
 check_link_and_prog() {
