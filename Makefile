@@ -195,6 +195,22 @@ vmtest: deps
 	$(Q)$(MAKE) --no-print-directory $(OUTPUT)/tests/kernel_test $(OUTPUT)/connaudit.bpf.o
 	$(Q)scripts/vmtest $(OUTPUT)
 
+# The churn benchmark's floor: empty programs on the same tracepoint.
+$(OUTPUT)/bench/floor.bpf.o: bench/floor.bpf.c $(OUTPUT)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) $(LIBBPF_CFLAGS) \
+		-Wall -Werror -c $< -o $@
+	$(Q)$(LLVM_STRIP) -g $@
+
+$(OUTPUT)/bench/floor.skel.h: $(OUTPUT)/bench/floor.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name floor_bpf > $@
+
+$(OUTPUT)/bench/floor: bench/floor.c $(OUTPUT)/bench/floor.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -I$(OUTPUT)/bench $(LIBBPF_CFLAGS) $< $(LDFLAGS) $(LIBBPF_LIBS) -o $@
+
 $(OUTPUT)/bench/lua_vs_c: bench/lua_vs_c.c lua/audit.c lua/msys_audit.h $(OUTPUT)/libconnaudit.a
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
@@ -205,13 +221,13 @@ demo-lua: all $(OUTPUT)/tests/holdconns
 	$(Q)scripts/lua-policy-demo $(OUTPUT)
 
 # Checks that the harness works; times nothing that any test asserts on.
-bench-smoke: all $(OUTPUT)/bench/lua_vs_c
+bench-smoke: all $(OUTPUT)/bench/lua_vs_c $(OUTPUT)/bench/floor
 	$(Q)scripts/deps bench
 	$(Q)$(SANITIZE_PATH) BENCH_QUICK=1 bench/run.sh $(OUTPUT) > $(OUTPUT)/bench-smoke.log 2>&1 || \
 		{ tail -30 $(OUTPUT)/bench-smoke.log; exit 1; }
 	@echo "bench-smoke: the benchmark harness ran in quick mode (log: $(OUTPUT)/bench-smoke.log)"
 
-bench: all $(OUTPUT)/bench/lua_vs_c
+bench: all $(OUTPUT)/bench/lua_vs_c $(OUTPUT)/bench/floor
 	$(Q)scripts/deps bench
 	$(Q)bench/run.sh $(OUTPUT)
 

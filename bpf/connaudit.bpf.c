@@ -331,10 +331,13 @@ static __always_inline bool entry_key(const struct ca_mark *m, int bit,
 }
 
 /* Count the session described by m->key in every entry it belongs to. */
-static __noinline void admit(struct ca_mark *m, __u32 how)
+__noinline int admit(struct ca_mark *m, __u32 how)
 {
 	struct ca_key k;
 	bool aggregate;
+
+	if (!m)
+		return 0;
 
 	m->counted = 0;
 	for (int bit = 0; bit < 2 + CA_MAX_PREFIXES; bit++) {
@@ -354,13 +357,17 @@ static __noinline void admit(struct ca_mark *m, __u32 how)
 		HEALTH_ADD(incomplete, 1);
 	}
 	stat_inc(how);
+	return 0;
 }
 
 /* Uncount what admit() counted for this mark. */
-static __noinline void depart(struct ca_mark *m)
+__noinline int depart(struct ca_mark *m)
 {
 	struct ca_key k;
 	bool aggregate;
+
+	if (!m)
+		return 0;
 
 	for (int bit = 0; bit < 2 + CA_MAX_PREFIXES; bit++) {
 		if (!(m->counted & (1u << bit)) || !entry_key(m, bit, &k, &aggregate))
@@ -371,6 +378,7 @@ static __noinline void depart(struct ca_mark *m)
 	if (m->flags & CA_MARK_INCOMPLETE)
 		HEALTH_ADD(incomplete, -1);
 	stat_inc(CA_STAT_DEPARTED);
+	return 0;
 }
 
 /* Mark and count a socket unless it is counted already. Counted first and
@@ -397,55 +405,93 @@ static __always_inline bool counted_state(int state)
 	return state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT;
 }
 
+/* Count or uncount one state change that passed the filter. */
+static __always_inline void count_change(struct sock *sk, bool admission)
+{
+	struct ca_mark *m;
+	__u64 cookie;
+
+	if (admission) {
+		cookie = bpf_get_socket_cookie(sk);
+		if (!(cfg.flags & CA_CFG_CGROUP)) {
+			admit_sock(sk, cookie, CA_STAT_ADMITTED);
+			return;
+		}
+		/* Scoped mode: only a TFO child that sock_ops saw is pending. */
+		m = bpf_map_lookup_elem(&ca_marks, &cookie);
+		if (m && (m->flags & CA_MARK_PENDING) && !(m->flags & CA_MARK_ADMITTED))
+			admit(m, CA_STAT_ADMITTED);
+		return;
+	}
+	/* Every mark is made after its socket's cookie, so a socket whose
+	 * cookie was never made (most outbound ones) holds none: no lookup. */
+	if (!sk->__sk_common.skc_cookie.counter)
+		return;
+	cookie = bpf_get_socket_cookie(sk);
+	m = bpf_map_lookup_elem(&ca_marks, &cookie);
+	if (!m)
+		return;
+	if (m->flags & CA_MARK_ADMITTED)
+		depart(m);
+	/* Deleted, not cleared: a socket reused after connect(AF_UNSPEC) starts afresh. */
+	bpf_map_delete_elem(&ca_marks, &cookie);
+}
+
+/* The last state change on_set_state handled on this CPU. */
+struct handled {
+	__u64 sk;
+	__s32 oldstate, newstate;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct handled);
+} ca_handled SEC(".maps");
+
 /*
  * Runs on every TCP state change on the host, about ten per connection, so
  * it decides from the states alone before touching the socket: only the
  * admission transition and transitions out of a counted state go further.
  */
 static __always_inline int on_state_change(struct sock *sk, int oldstate, int newstate,
-					   bool count_event)
+					   bool twin)
 {
 	bool admission = oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED;
 	/* Scoped mode: a TFO child marked pending may close before ESTABLISHED. */
 	bool abandoned = (cfg.flags & CA_CFG_CGROUP) && oldstate == TCP_SYN_RECV &&
 			 newstate == TCP_CLOSE;
-	struct ca_mark *m;
-	__u64 cookie;
+	struct handled *last;
+	__u32 zero = 0;
 
 	if (!admission && !abandoned && (!counted_state(oldstate) || counted_state(newstate)))
 		return 0;
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;	/* MPTCP sockets: their TCP subflows are counted */
-	if (count_event)
-		stat_inc(CA_STAT_EVENTS);
-
-	cookie = bpf_get_socket_cookie(sk);
-	if (admission) {
-		if (!(cfg.flags & CA_CFG_CGROUP)) {
-			admit_sock(sk, cookie, CA_STAT_ADMITTED);
-			return 0;
-		}
-		/* Scoped mode: only a TFO child that sock_ops saw is pending. */
-		m = bpf_map_lookup_elem(&ca_marks, &cookie);
-		if (m && (m->flags & CA_MARK_PENDING) && !(m->flags & CA_MARK_ADMITTED))
-			admit(m, CA_STAT_ADMITTED);
+	last = bpf_map_lookup_elem(&ca_handled, &zero);
+	if (!last)
+		return 0;	/* cannot happen: a one-entry array */
+	if (twin && last->sk == (__u64)sk && last->oldstate == oldstate &&
+	    last->newstate == newstate) {
+		last->sk = 0;
 		return 0;
 	}
-
-	m = bpf_map_lookup_elem(&ca_marks, &cookie);
-	if (!m)
-		return 0;
-	if (m->flags & CA_MARK_ADMITTED)
-		depart(m);
-	/* Deleted, not cleared: a socket reused after connect(AF_UNSPEC) starts afresh. */
-	bpf_map_delete_elem(&ca_marks, &cookie);
+	if (!twin)
+		stat_inc(CA_STAT_EVENTS);
+	count_change(sk, admission);
+	if (!twin) {
+		last->sk = (__u64)sk;
+		last->oldstate = oldstate;
+		last->newstate = newstate;
+	}
 	return 0;
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_set_state, struct sock *sk, int oldstate, int newstate)
 {
-	return on_state_change(sk, oldstate, newstate, true);
+	return on_state_change(sk, oldstate, newstate, false);
 }
 
 /*
@@ -455,14 +501,20 @@ int BPF_PROG(on_set_state, struct sock *sk, int oldstate, int newstate)
  * process-context run), and a skipped departure would leave a count high for
  * good. The two programs run one after the other, never at once, so a nested
  * state change finds at most one of them busy and the other one counts it.
- * Marks make the second pass over the same change a no-op. (fentry on
- * tcp_set_state would do the same job, but needs ftrace, which not every
- * kernel has.)
+ * (fentry on tcp_set_state would do the same job, but needs ftrace, which
+ * not every kernel has.)
+ *
+ * The twin does nothing for a change on_set_state has just handled on this
+ * CPU (ca_handled names it). When on_set_state was skipped, ca_handled
+ * names some earlier change, so the twin does the work; marks make a second
+ * pass over the same change a no-op anyway. Only the same socket making the
+ * same transition twice, with both runs of on_set_state skipped in between,
+ * could fool the comparison.
  */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state_twin, struct sock *sk, int oldstate, int newstate)
 {
-	return on_state_change(sk, oldstate, newstate, false);
+	return on_state_change(sk, oldstate, newstate, true);
 }
 
 /* Cgroup-scoped admission: the program is attached to one cgroup only. */

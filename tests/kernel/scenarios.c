@@ -152,21 +152,30 @@ static void auditor_tally(bool prefixes, uint32_t netns, struct tally *out)
  * would be a leak. */
 static uint64_t marks_in(uint32_t inode)
 {
+	static uint64_t keys[256];
+	static struct ca_mark marks[256];
 	char path[PATH_MAX];
-	struct ca_mark m;
-	uint64_t n = 0, key, *prev = NULL;
-	int fd;
+	uint64_t n = 0, batch_in, batch_out;	/* a bucket index for hash maps */
+	bool first = true;
+	int fd, rc;
 
 	if (snprintf(path, sizeof(path), "%s/%s", E.pin_dir, CA_PIN_MARKS) >= (int)sizeof(path))
 		kt_fail("pin dir too long: %s", E.pin_dir);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		kt_fail("cannot open %s: %s", path, strerror(errno));
-	while (!bpf_map_get_next_key(fd, prev, &key)) {
-		prev = &key;
-		if (!bpf_map_lookup_elem(fd, &key, &m) && m.key.netns == inode)
-			n++;
-	}
+	do {
+		__u32 got = NELEMS(keys);
+
+		rc = bpf_map_lookup_batch(fd, first ? NULL : &batch_in, &batch_out, keys, marks,
+					  &got, NULL);
+		if (rc && rc != -ENOENT)
+			kt_fail("batched lookup in %s: %s", path, strerror(-rc));
+		for (__u32 i = 0; i < got; i++)
+			n += marks[i].key.netns == inode;
+		batch_in = batch_out;
+		first = false;
+	} while (!rc);
 	close(fd);
 	return n;
 }
