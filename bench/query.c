@@ -12,8 +12,6 @@
  *   M key question label...          a method
  *   SKIP key reason...               a method that cannot run here
  *   Q N key round ns_per_query batch one timed batch
- *   OPTMEM N with one_more           mean socket optmem of tracked sockets
- *                                    with this auditor, and with one more
  *   RELOAD N ms got want             unload + load with N held (seeding)
  */
 #include <errno.h>
@@ -218,29 +216,6 @@ static void describe_methods(const struct qctx *c)
 	}
 }
 
-/*
- * Socket-local storage is charged to each socket's optmem, not to any map's
- * memlock. Other auditors (other tests) may have storage on the same
- * sockets, so the cost of one auditor is measured as what loading one more
- * adds: its seeding marks every held connection.
- */
-static void storage_probe(struct qctx *c, const char *pin_dir, unsigned n)
-{
-	struct ca_load_opts lo = { .quiet = true };
-	char extra[PATH_MAX];
-	struct ca_error err;
-	double with;
-
-	snprintf(extra, sizeof(extra), "%s-extra", pin_dir);
-	lo.pin_dir = extra;
-	with = query_mean_optmem(c);
-	if (ca_load(&lo, &err))
-		kt_fail("load a second auditor: %s", err.msg);
-	printf("OPTMEM %u %.1f %.1f\n", n, with, query_mean_optmem(c));
-	if (ca_unload(extra, &err))
-		kt_fail("unload the second auditor: %s", err.msg);
-}
-
 /* Unload and load again with the connections held: the seeding iterator,
  * not the live programs, must then find every one of them. */
 static void reload_check(struct qctx *c, const char *pin_dir, unsigned n)
@@ -271,8 +246,6 @@ int main(int argc, char **argv)
 	holders_start(&h, c.port);
 	for (unsigned l = 0; l < o.nlevels; l++) {
 		set_level(&c, &h, o.levels[l]);
-		if (l == 0)
-			storage_probe(&c, o.pin_dir, o.levels[l]);
 		time_level(&c, o.levels[l], &o);
 	}
 	/* The Lua module's handle would go stale across the reload. */

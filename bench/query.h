@@ -75,8 +75,5 @@ uint64_t query_connaudit(struct qctx *c, int qi);
 
 /* One filtered sock_diag dump for question qi: the kernel's own count. */
 uint64_t query_diag_count(struct qctx *c, int qi);
-/* Mean socket-option memory (SK_MEMINFO_OPTMEM, where socket-local storage
- * is charged) of the established sockets on c->port, or -1 if none. */
-double query_mean_optmem(struct qctx *c);
 
 #endif

@@ -187,38 +187,6 @@ uint64_t query_diag_count(struct qctx *c, int qi)
 	return n;
 }
 
-struct optmem_sum {
-	uint64_t bytes, sockets;
-};
-
-static int add_optmem(const struct nlmsghdr *nh, void *arg)
-{
-	const struct inet_diag_msg *msg = NLMSG_DATA(nh);
-	int len = (int)(nh->nlmsg_len - NLMSG_LENGTH(sizeof(*msg)));
-	struct optmem_sum *s = arg;
-
-	if (nh->nlmsg_type != SOCK_DIAG_BY_FAMILY)
-		return 0;
-	for (struct rtattr *a = (struct rtattr *)(msg + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-		if (a->rta_type != INET_DIAG_SKMEMINFO ||
-		    RTA_PAYLOAD(a) < SK_MEMINFO_VARS * sizeof(uint32_t))
-			continue;
-		s->bytes += ((const uint32_t *)RTA_DATA(a))[SK_MEMINFO_OPTMEM];
-		s->sockets++;
-	}
-	return 0;
-}
-
-double query_mean_optmem(struct qctx *c)
-{
-	struct optmem_sum s = { 0, 0 };
-	struct nlk_msg m;
-
-	diag_request(&m, c->port, 0, 0, 1u << (INET_DIAG_SKMEMINFO - 1));
-	diag_dump(c, &m, add_optmem, &s);
-	return s.sockets ? (double)s.bytes / (double)s.sockets : -1;
-}
-
 /* ---- ss, as a shell user would run it -------------------------------------- */
 
 static uint64_t ss_one(struct qctx *c, int qi)

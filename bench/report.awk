@@ -2,7 +2,7 @@
 #
 # Input (one record per line, written by query.c, churn.c and run.sh):
 #   M key cidr label...            SKIP key reason...
-#   Q N key round ns batch         OPTMEM N optmem optmem_with_one_more
+#   Q N key round ns batch
 #   RELOAD N ms cidr got want      MEM size name entries bytes
 #   OTHERS n                       programs of other tests on the tracepoint
 #   P config link run_cnt run_time_ns conns
@@ -82,7 +82,6 @@ $1 == "Q" {
 	if (!(($2) in seen_level)) { seen_level[$2] = 1; level[++nlevels] = $2 }
 	add("q " $2 " " $3, $5)
 }
-$1 == "OPTMEM" { optmem_n = $2; optmem = $3; optmem_more = $4 }
 $1 == "RELOAD" {
 	reload_n = $2; reload_ms = $3
 	reload_detail = reload_detail (reload_detail ? ", " : "") $4 " " $5 "/" $6
@@ -178,11 +177,6 @@ function query_targets(    n, r, lo, hi, l, worst, c, lua, s) {
 }
 
 function query_checks() {
-	if (optmem != "")
-		row("memory", "socket-local storage per tracked connection: what one more " \
-		    "auditor adds to a tracked socket's optmem (N=" thousands(optmem_n) \
-		    "; not in any map's memlock)", bytes(optmem_more - optmem),
-		    sprintf("%s mean optmem with this run's auditor", bytes(optmem)), "")
 	if (reload_n != "")
 		row("check", "unload + load with " thousands(reload_n) " held: seeded counts " \
 		    "(got/want " reload_detail ")", sprintf("load %.0f ms", reload_ms), "",
@@ -219,6 +213,8 @@ function churn_rows(    i, c, e, names) {
 	names["default"] = "connaudit, default mode (whole host)"
 	names["cgroup"] = "connaudit, cgroup-scoped mode (test cgroup)"
 	names["ct"] = "nftables ct count over 1000000 (never triggers)"
+	names["floor1"] = "one empty tp_btf program on inet_sock_set_state (bench/floor)"
+	names["floor2"] = "two empty tp_btf programs (connaudit attaches two)"
 	if (others)
 		row("note", others " other program(s) on inet_sock_set_state (other tests' " \
 		    "auditors) ran through the churn rounds: every configuration paid for " \
@@ -245,6 +241,10 @@ function churn_targets(basis,    what, d, ct, r) {
 	ct = round_ratio("ct", basis)
 	row("target", "connaudit default mode / nothing loaded, " what, sprintf("%.3f", d), "",
 	    ">= 0.95 " verdict(d >= 0.95))
+	if ("floor2" in seen_config)
+		row("floor", "connaudit default mode / two empty programs, " what \
+		    " (the cost of counting, without the tracepoint's own)",
+		    sprintf("%.3f", d / round_ratio("floor2", basis)), "", "")
 	r = 1 - ct > 0 ? (1 - d) / (1 - ct) : ""
 	row("target", "cost of connaudit default / cost of ct count (cost = 1 - ratio, " \
 	    what ")", r == "" ? "ct count cost nothing measurable" : sprintf("%.2f", r), "",
@@ -304,6 +304,7 @@ function estimate_rows(    t, f, a, i, c) {
 function memory_rows(    name, lo, hi, total, what) {
 	what["ca_peers"] = "bytes per tracked peer"
 	what["ca_prefixes"] = "bytes per aggregate entry"
+	what["ca_marks"] = "bytes per counted session"
 	lo = 65536; hi = 131072
 	for (name in mem_name)
 		if (name in what) {

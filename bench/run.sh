@@ -31,7 +31,7 @@ NS_PATH=/run/netns/$NS
 PIN_PARENT=/sys/fs/bpf/$TAG
 PIN=$PIN_PARENT/ca
 NFT_TABLE=connaudit_bench
-CHURN_CONFIGS=(bare default cgroup ct)
+CHURN_CONFIGS=(bare default cgroup ct floor1 floor2)
 
 if [ "$QUICK" = 1 ]; then
 	LEVELS=200,1000,2000 QUERY_ROUNDS=2 BATCH_MS=5
@@ -39,7 +39,7 @@ if [ "$QUICK" = 1 ]; then
 	RESULTS_DIR=$OUT
 else
 	LEVELS=1000,10000,50000 QUERY_ROUNDS=7 BATCH_MS=40
-	CHURN_ROUNDS=7 CHURN_MS=3000
+	CHURN_ROUNDS=9 CHURN_MS=3000
 	RESULTS_DIR=$SRC/bench
 fi
 # One churn worker per CPU, at least two: one would leave a CPU idle.
@@ -57,7 +57,7 @@ tool() {
 # ---- preflight -------------------------------------------------------------
 
 [ "$(id -u)" -eq 0 ] || die "needs root (namespaces, BPF, nftables)"
-for f in "$TOOL" "$BUILD/libconnaudit.a"; do
+for f in "$TOOL" "$BUILD/libconnaudit.a" "$BUILD/bench/floor"; do
 	[ -e "$f" ] || die "$f is missing: run 'make all' first"
 done
 for c in cc pkg-config ip nsenter ss nft bpftool gnuplot sysctl mountpoint; do
@@ -70,6 +70,7 @@ CG=$CG_ROOT/$TAG
 # ---- clean-up ----------------------------------------------------------------
 
 BG_PID=
+FLOOR_PID=
 STATS_SAVED=$(sysctl -n kernel.bpf_stats_enabled)
 
 cleanup() {
@@ -77,10 +78,9 @@ cleanup() {
 	trap - EXIT INT TERM
 	set +e	# clean up everything, whatever fails
 	if [ -n "$BG_PID" ]; then kill -- "$BG_PID" 2>/dev/null || true; wait "$BG_PID" 2>/dev/null || true; fi
+	if [ -n "$FLOOR_PID" ]; then kill "$FLOOR_PID" 2>/dev/null; wait "$FLOOR_PID" 2>/dev/null; fi
 	sysctl -qw kernel.bpf_stats_enabled="$STATS_SAVED" || true
-	for p in "$PIN" "$PIN-extra"; do	# query.c loads a second one briefly
-		[ -e "$p" ] && "$TOOL" unload --pin-dir "$p" >/dev/null 2>&1
-	done
+	[ -e "$PIN" ] && "$TOOL" unload --pin-dir "$PIN" >/dev/null 2>&1
 	[ -d "$PIN_PARENT" ] && rmdir "$PIN_PARENT"
 	if [ -e "$NS_PATH" ]; then
 		nsenter --net="$NS_PATH" nft delete table inet "$NFT_TABLE" 2>/dev/null
@@ -159,9 +159,29 @@ table inet $NFT_TABLE {
 EOF
 }
 
+# floor1/floor2: one or two empty programs on inet_sock_set_state
+# (bench/floor.bpf.c), the least any auditor on that tracepoint can cost;
+# connaudit attaches two (the second catches the runs the kernel skips).
+floor_start() {
+	local fifo=$OUT/floor.fifo line
+	rm -f "$fifo" && mkfifo "$fifo"
+	"$BUILD/bench/floor" "$1" >"$fifo" &
+	FLOOR_PID=$!
+	read -r line <"$fifo"
+	rm -f "$fifo"
+	[ "$line" = attached ] || die "bench/floor $1 did not attach"
+}
+
+floor_stop() {
+	kill "$FLOOR_PID" && wait "$FLOOR_PID"
+	FLOOR_PID=
+}
+
 churn_setup() {
 	case $1 in
 	bare) ;;
+	floor1) floor_start 1 ;;
+	floor2) floor_start 2 ;;
 	default) tool load --pin-dir "$PIN" --quiet ;;
 	cgroup) tool load --pin-dir "$PIN" --quiet --cgroup "$CG" ;;
 	ct)
@@ -177,8 +197,15 @@ churn_setup() {
 churn_teardown() {
 	case $1 in
 	default | cgroup) tool unload --pin-dir "$PIN" ;;
-	ct) in_ns nft delete table inet "$NFT_TABLE" ;;
+	ct)
+		in_ns nft delete table inet "$NFT_TABLE"
+		# Conntrack then reaps its entries in the background.
+		sleep 2 ;;
+	floor1 | floor2) floor_stop ;;
 	esac
+	# Work a configuration deferred (RCU callbacks) runs now, not in the
+	# next configuration's round.
+	sleep 0.5
 }
 
 # The workers run in the test cgroup in every configuration, so that the
@@ -192,14 +219,13 @@ run_churn() {
 }
 
 bench_churn() {
-	local n=${#CHURN_CONFIGS[@]} round k config
+	local round config
 	say "churn: ${CHURN_CONFIGS[*]}, $CHURN_ROUNDS rounds of $CHURN_MS ms, $WORKERS workers"
 	note_other_programs
 	for ((round = 0; round < CHURN_ROUNDS; round++)); do
-		# Each round starts with the next configuration: none always
-		# runs first, or right after the same neighbour.
-		for ((k = 0; k < n; k++)); do
-			config=${CHURN_CONFIGS[$(((k + round) % n))]}
+		# A new order each round: no configuration always runs first,
+		# or always right after the same neighbour (and what it left).
+		for config in $(shuf -e "${CHURN_CONFIGS[@]}"); do
 			churn_setup "$config"
 			echo "C $round $config $(run_churn)" >>"$RAW"
 			churn_teardown "$config"
@@ -310,7 +336,8 @@ bench_memory() {
 	local size
 	say "map memory at two map sizes"
 	for size in 65536 131072; do
-		tool load --pin-dir "$PIN" --quiet --max-peers "$size" --max-prefixes "$size"
+		tool load --pin-dir "$PIN" --quiet --max-peers "$size" --max-prefixes "$size" \
+			--max-sessions "$size"
 		map_memlock | while read -r name entries bytes; do
 			echo "MEM $size $name $entries $bytes"
 		done >>"$RAW"

@@ -459,9 +459,10 @@ static __always_inline int on_state_change(struct sock *sk, int oldstate, int ne
 					   bool twin)
 {
 	bool admission = oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED;
-	/* Scoped mode: a TFO child marked pending may close before ESTABLISHED. */
+	/* Scoped mode: a TFO child marked pending may be closed (FIN_WAIT1) or
+	 * reset (CLOSE) before it is ever ESTABLISHED. */
 	bool abandoned = (cfg.flags & CA_CFG_CGROUP) && oldstate == TCP_SYN_RECV &&
-			 newstate == TCP_CLOSE;
+			 newstate != TCP_ESTABLISHED;
 	struct handled *last;
 	__u32 zero = 0;
 

@@ -197,6 +197,8 @@ int ca_foreach(struct ca_handle *h, bool prefixes,
 
 /* ---- administration, needs root (user/loader.c) ------------------------ */
 
+#define CA_MAX_SESSIONS	(1u << 22)	/* largest ca_load_opts.max_sessions */
+
 struct ca_load_opts {
 	const char *pin_dir;	/* NULL: CA_DEFAULT_PIN_DIR */
 	const char *cgroup;	/* NULL: audit the whole host; else a cgroup2 dir */
@@ -205,7 +207,8 @@ struct ca_load_opts {
 	uint8_t v6[CA_MAX_PREFIXES];
 	uint32_t max_peers;	/* 0: default */
 	uint32_t max_prefixes;	/* 0: default */
-	uint32_t max_sessions;	/* 0: default; sessions counted at once (ca_marks) */
+	uint32_t max_sessions;	/* 0: default; sessions counted at once (ca_marks),
+				 * at most CA_MAX_SESSIONS */
 	bool grant_group;	/* let group `gid` read the counts (else root only) */
 	uint32_t gid;
 	unsigned mode;		/* with grant_group: mode of the map pins (0: 0640) */

@@ -119,7 +119,8 @@ static int parse_option(struct cli *c, int id, const char *arg)
 	case 'n': return parse_ulong(arg, "-n", 1000000, &c->top_n);
 	case O_MAX_PEERS: return parse_ulong(arg, "--max-peers", 1u << 26, &c->max_peers);
 	case O_MAX_PREFIXES: return parse_ulong(arg, "--max-prefixes", 1u << 26, &c->max_prefixes);
-	case O_MAX_SESSIONS: return parse_ulong(arg, "--max-sessions", 1u << 26, &c->max_sessions);
+	case O_MAX_SESSIONS: return parse_ulong(arg, "--max-sessions", CA_MAX_SESSIONS,
+						    &c->max_sessions);
 	case O_JSON: c->json = true; return 0;
 	case O_ALL_NETNS: c->all_netns = true; return 0;
 	case O_REPLACE: c->replace = true; return 0;

@@ -482,6 +482,9 @@ int ca_load(const struct ca_load_opts *o, struct ca_error *err)
 	libbpf_print_fn_t old_print;
 	int lock, rc;
 
+	if (o->max_sessions > CA_MAX_SESSIONS)
+		return ca_errf(err, -EINVAL, "max_sessions %u is more than %u", o->max_sessions,
+			       CA_MAX_SESSIONS);
 	rc = check_kernel(err);
 	if (rc)
 		return rc;
