@@ -381,12 +381,21 @@ __noinline int depart(struct ca_mark *m)
 	return 0;
 }
 
-/* Mark and count a socket unless it is counted already. Counted first and
- * marked after, so that the common path is one lookup and one insert; a
- * refused insert (ca_marks full) takes the counts back. */
-static __always_inline void admit_sock(struct sock *sk, __u64 cookie, __u32 how)
+/* Every mark is made after its socket's cookie, so a socket whose cookie
+ * was never made (most sockets, until something asks for it) holds none
+ * and needs no lookup. Read it before bpf_get_socket_cookie() makes one. */
+static __always_inline bool may_hold_mark(struct sock *sk)
 {
-	struct ca_mark *m = bpf_map_lookup_elem(&ca_marks, &cookie);
+	return sk->__sk_common.skc_cookie.counter != 0;
+}
+
+/* Mark and count a socket unless it is counted already. Counted first and
+ * marked after, so that the common path is one insert; a refused insert
+ * (ca_marks full) takes the counts back. */
+static __always_inline void admit_sock(struct sock *sk, __u64 cookie, bool may_be_marked,
+				       __u32 how)
+{
+	struct ca_mark *m = may_be_marked ? bpf_map_lookup_elem(&ca_marks, &cookie) : NULL;
 	struct ca_mark fresh = {};
 
 	if (m && (m->flags & CA_MARK_ADMITTED))
@@ -408,13 +417,14 @@ static __always_inline bool counted_state(int state)
 /* Count or uncount one state change that passed the filter. */
 static __always_inline void count_change(struct sock *sk, bool admission)
 {
+	bool marked = may_hold_mark(sk);
 	struct ca_mark *m;
 	__u64 cookie;
 
 	if (admission) {
 		cookie = bpf_get_socket_cookie(sk);
 		if (!(cfg.flags & CA_CFG_CGROUP)) {
-			admit_sock(sk, cookie, CA_STAT_ADMITTED);
+			admit_sock(sk, cookie, marked, CA_STAT_ADMITTED);
 			return;
 		}
 		/* Scoped mode: only a TFO child that sock_ops saw is pending. */
@@ -423,9 +433,7 @@ static __always_inline void count_change(struct sock *sk, bool admission)
 			admit(m, CA_STAT_ADMITTED);
 		return;
 	}
-	/* Every mark is made after its socket's cookie, so a socket whose
-	 * cookie was never made (most outbound ones) holds none: no lookup. */
-	if (!sk->__sk_common.skc_cookie.counter)
+	if (!marked)
 		return;
 	cookie = bpf_get_socket_cookie(sk);
 	m = bpf_map_lookup_elem(&ca_marks, &cookie);
@@ -536,9 +544,11 @@ int on_sockops(struct bpf_sock_ops *skops)
 	tp = bpf_skc_to_tcp_sock(bsk);
 	if (!tp)
 		return 1;
+	bool marked = may_hold_mark((struct sock *)tp);
+
 	cookie = bpf_get_socket_cookie(skops);
 	if (skops->state == TCP_ESTABLISHED) {
-		admit_sock((struct sock *)tp, cookie, CA_STAT_ADMITTED);
+		admit_sock((struct sock *)tp, cookie, marked, CA_STAT_ADMITTED);
 		return 1;
 	}
 	/* A TFO child is still SYN_RECV here: the tracepoint counts it when it
@@ -600,6 +610,8 @@ int seed(struct bpf_iter__tcp *ctx)
 		return 0;
 	if ((cfg.flags & CA_CFG_CGROUP) && !in_audited_cgroup(sk))
 		return 0;
-	admit_sock(sk, bpf_get_socket_cookie(sk), CA_STAT_SEEDED);
+	bool marked = may_hold_mark(sk);
+
+	admit_sock(sk, bpf_get_socket_cookie(sk), marked, CA_STAT_SEEDED);
 	return 0;
 }

@@ -94,6 +94,18 @@ static void overflow(const struct limit_case *lc, int lfd, struct conn over[2])
 	check_peer_queries(lc->fill[0], true);
 }
 
+/* Load with o for the test cgroup only, and listen to SMTP from in it. */
+static int scoped_listener(struct ca_load_opts *o, struct test_cgroup *cg)
+{
+	test_cgroup_setup(cg);
+	cg_move_self(E.cgroup);
+	int lfd = net_listen("127.0.0.1", SMTP, false);
+
+	o->cgroup = E.cgroup;
+	load_opts(o);
+	return lfd;
+}
+
 static void sc_limit(const void *a, const void *b)
 {
 	const struct limit_case *lc = a;
@@ -102,12 +114,8 @@ static void sc_limit(const void *a, const void *b)
 	struct conn fill[4], over[2], fresh[2];
 
 	(void)b;
-	test_cgroup_setup(&cg);
-	cg_move_self(E.cgroup);
-	int lfd = net_listen("127.0.0.1", SMTP, false);
+	int lfd = scoped_listener(&o, &cg);
 
-	o.cgroup = E.cgroup;
-	load_opts(&o);
 	open_from(lfd, lc->fill, fill, 4);
 	compare(4, "the map is full");
 	overflow(lc, lfd, over);
@@ -154,12 +162,8 @@ static void sc_marks_full(const void *a, const void *b)
 	struct ca_health hl;
 
 	(void)a, (void)b;
-	test_cgroup_setup(&cg);
-	cg_move_self(E.cgroup);
-	int lfd = net_listen("127.0.0.1", SMTP, false);
+	int lfd = scoped_listener(&o, &cg);
 
-	o.cgroup = E.cgroup;
-	load_opts(&o);
 	open_from(lfd, lc->fill, fill, 4);
 	compare(4, "ca_marks is full");
 	open_from(lfd, lc->over, over, 2);
