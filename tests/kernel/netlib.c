@@ -25,6 +25,7 @@
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
+#include <linux/filter.h>
 #include <linux/veth.h>
 
 /* ---- failing ------------------------------------------------------------- */
@@ -664,6 +665,32 @@ int net_connect_tfo(const char *src, const char *dst, uint16_t port)
 	if (send(fd, "x", 1, MSG_NOSIGNAL) != 1)
 		kt_fail("fast-open send to %s port %u: %m", dst, port);
 	return fd;
+}
+
+void net_drop_handshake_acks(int lfd)
+{
+	/* A socket filter runs on TCP segments with the TCP header at offset
+	 * 0; byte 13 holds the flags, FIN|SYN|RST = 0x07. */
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x07, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+		BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	struct sock_fprog prog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+
+	if (setsockopt(lfd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)))
+		kt_fail("SO_ATTACH_FILTER: %m");
+}
+
+int net_tcp_state(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+		kt_fail("TCP_INFO: %m");
+	return ti.tcpi_state;
 }
 
 bool net_syn_had_data(int fd)

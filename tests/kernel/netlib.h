@@ -141,6 +141,12 @@ void net_listen_tfo(int lfd);
 int net_connect_tfo(const char *src, const char *dst, uint16_t port);
 /* Whether data rode on this connection's SYN (TCPI_OPT_SYN_DATA). */
 bool net_syn_had_data(int fd);
+/* Make lfd, and the children it creates from now on, drop every segment
+ * that carries none of SYN, FIN and RST: a fast-open child then never gets
+ * the final ACK of its handshake and stays SYN_RECV. */
+void net_drop_handshake_acks(int lfd);
+/* The TCP state of a socket (TCP_ESTABLISHED, TCP_SYN_RECV, ...). */
+int net_tcp_state(int fd);
 
 uint16_t net_local_port(int fd);
 uint64_t net_cookie(int fd);

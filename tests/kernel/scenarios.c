@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <bpf/bpf.h>
 
@@ -1014,6 +1015,26 @@ static void sc_tfo(const void *a, const void *b)
 	net_close(&c[0].cli);
 	compare(4, "a fast-open client closed: CLOSE_WAIT");
 	close_counted(c, 4, 4);
+
+	/* A child the server closes before its handshake completes: never
+	 * counted, and in cgroup mode its pending mark must go with it. The
+	 * server reads the SYN's byte first, so that close() sends a FIN
+	 * (SYN_RECV -> FIN_WAIT1), not the RST that unread data would. */
+	const char *src = fam_dual.src[0];
+	int lfd2 = listen_on(&fam_dual, CONTROL);
+	struct conn early;
+
+	net_listen_tfo(lfd2);
+	net_drop_handshake_acks(lfd2);
+	early.cli = net_connect_tfo(src, dst_for(src), CONTROL);
+	early.srv = net_accept_of(lfd2, early.cli);
+	EXPECT_EQ(net_tcp_state(early.srv), TCP_SYN_RECV);
+	char byte;
+
+	EXPECT_EQ(recv(early.srv, &byte, 1, 0), 1);
+	net_close(&early.srv);
+	compare(0, "a fast-open child closed while SYN_RECV");
+	net_close(&early.cli);
 }
 
 /* ---- scenarios: other load options ------------------------------------------------------- */
