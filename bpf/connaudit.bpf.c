@@ -398,7 +398,7 @@ static __always_inline void admit_sock(struct sock *sk, __u64 cookie, bool may_b
 	struct ca_mark *m = may_be_marked ? bpf_map_lookup_elem(&ca_marks, &cookie) : NULL;
 	struct ca_mark fresh = {};
 
-	if (m && (m->flags & CA_MARK_ADMITTED))
+	if (m && (m->flags & (CA_MARK_ADMITTED | CA_MARK_ACTIVE)))
 		return;
 	if (!key_of(sk, &fresh.key))
 		return;
@@ -414,13 +414,30 @@ static __always_inline bool counted_state(int state)
 	return state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT;
 }
 
+/* Mark an active open on its way through SYN_RECV (a simultaneous open:
+ * two active ends, or a socket connected to itself), so that its
+ * SYN_RECV -> ESTABLISHED is not taken for an admission. */
+static __always_inline void mark_active(struct sock *sk)
+{
+	struct ca_mark active = { .flags = CA_MARK_ACTIVE };
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	int err = bpf_map_update_elem(&ca_marks, &cookie, &active, BPF_NOEXIST);
+
+	if (err == -E2BIG)
+		HEALTH_ADD(marks_full, 1);
+}
+
 /* Count or uncount one state change that passed the filter. */
-static __always_inline void count_change(struct sock *sk, bool admission)
+static __always_inline void count_change(struct sock *sk, bool admission, bool simultaneous)
 {
 	bool marked = may_hold_mark(sk);
 	struct ca_mark *m;
 	__u64 cookie;
 
+	if (simultaneous) {
+		mark_active(sk);
+		return;
+	}
 	if (admission) {
 		cookie = bpf_get_socket_cookie(sk);
 		if (!(cfg.flags & CA_CFG_CGROUP)) {
@@ -467,14 +484,16 @@ static __always_inline int on_state_change(struct sock *sk, int oldstate, int ne
 					   bool twin)
 {
 	bool admission = oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED;
-	/* Scoped mode: a TFO child marked pending may be closed (FIN_WAIT1) or
-	 * reset (CLOSE) before it is ever ESTABLISHED. */
-	bool abandoned = (cfg.flags & CA_CFG_CGROUP) && oldstate == TCP_SYN_RECV &&
-			 newstate != TCP_ESTABLISHED;
+	bool simultaneous = oldstate == TCP_SYN_SENT && newstate == TCP_SYN_RECV;
+	/* Leaving SYN_RECV for anything but ESTABLISHED (FIN_WAIT1, CLOSE)
+	 * drops a mark made on the way in: a simultaneous open's, or in scoped
+	 * mode a pending TFO child's. */
+	bool abandoned = oldstate == TCP_SYN_RECV && newstate != TCP_ESTABLISHED;
 	struct handled *last;
 	__u32 zero = 0;
 
-	if (!admission && !abandoned && (!counted_state(oldstate) || counted_state(newstate)))
+	if (!admission && !simultaneous && !abandoned &&
+	    (!counted_state(oldstate) || counted_state(newstate)))
 		return 0;
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;	/* MPTCP sockets: their TCP subflows are counted */
@@ -488,7 +507,7 @@ static __always_inline int on_state_change(struct sock *sk, int oldstate, int ne
 	}
 	if (!twin)
 		stat_inc(CA_STAT_EVENTS);
-	count_change(sk, admission);
+	count_change(sk, admission, simultaneous);
 	if (!twin) {
 		last->sk = (__u64)sk;
 		last->oldstate = oldstate;

@@ -74,6 +74,7 @@ struct ca_count {
 #define CA_MARK_PENDING		(1u << 0)	/* TFO child seen by sock_ops before ESTABLISHED */
 #define CA_MARK_INCOMPLETE	(1u << 1)	/* some entry could not be incremented */
 #define CA_MARK_ADMITTED	(1u << 2)	/* counted (in every entry of `counted`) */
+#define CA_MARK_ACTIVE		(1u << 3)	/* a simultaneous open: active, never counted */
 
 /* Value of ca_marks, a hash map keyed by the socket cookie (__u64). */
 struct ca_mark {

@@ -651,6 +651,19 @@ static void link_namespaces(void)
 	ns_switch(&E.ns[NS_A]);
 }
 
+/* A socket connected to itself makes a simultaneous open: it passes
+ * SYN_RECV -> ESTABLISHED as an accepted child does (and sock_ops calls it
+ * passive-established), but it is outbound. `expect` sessions meanwhile. */
+static void self_connect(uint64_t expect)
+{
+	int self = net_socket_bound("127.0.0.1", ECCLUSTER);
+
+	net_connect_fd(self, "127.0.0.1", ECCLUSTER);
+	compare(expect, "a socket connected to itself (simultaneous open)");
+	net_close(&self);
+	compare(expect, "the self-connected socket closed");
+}
+
 static void sc_outbound(const void *a, const void *b)
 {
 	uint64_t outbound[1];
@@ -686,6 +699,7 @@ static void sc_outbound(const void *a, const void *b)
 	outbound[0] = net_cookie(bound.cli);
 	E.filter = (struct truth_filter){ .outbound = outbound, .noutbound = 1 };
 	compare(2, "a client bound to listening port %u dialled port %u", CONTROL, SMTP);
+	self_connect(2);
 	conn_close(&bound);
 	conn_close(&ba);
 	conn_close(&ab);
@@ -965,6 +979,9 @@ static void sc_cgroup(const void *a, const void *b)
 	in[4] = open_conn(lsub, &fam_v6, 7, CONTROL);
 	cg_move_self(cg.home);
 	compare(5, "clients inside the cgroup dialled a listener outside and one inside");
+	cg_move_self(E.cgroup);
+	self_connect(5);
+	cg_move_self(cg.home);
 	net_shutdown_wr(in[3].cli);
 	compare(5, "a session inside the cgroup in CLOSE_WAIT");
 	for (unsigned i = 0; i < 3; i++) {
