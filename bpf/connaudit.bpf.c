@@ -446,7 +446,10 @@ static __always_inline void count_change(struct sock *sk, bool admission, bool s
 			admit_sock(sk, cookie, marked, CA_STAT_ADMITTED);
 			return;
 		}
-		/* Scoped mode: only a TFO child that sock_ops saw is pending. */
+		/* Scoped mode: only a TFO child that sock_ops saw is pending
+		 * (sock_ops made its cookie). */
+		if (!marked)
+			return;
 		m = bpf_map_lookup_elem(&ca_marks, &cookie);
 		if (m && (m->flags & CA_MARK_PENDING) && !(m->flags & CA_MARK_ADMITTED))
 			admit(m, CA_STAT_ADMITTED);

@@ -85,7 +85,8 @@ struct ca_mark {
 
 /* ca_stats: BPF_MAP_TYPE_PERCPU_ARRAY of __u64, indexed by this enum. */
 enum ca_stat {
-	CA_STAT_EVENTS,		/* state changes into or out of a counted state */
+	CA_STAT_EVENTS,		/* state changes that passed the filter: into or out of
+				 * a counted state, and the SYN_RECV steps marks need */
 	CA_STAT_ADMITTED,	/* sessions counted at ESTABLISHED */
 	CA_STAT_DEPARTED,	/* sessions uncounted when leaving ESTABLISHED/CLOSE_WAIT */
 	CA_STAT_SEEDED,		/* sessions counted by the iterator at load */
