@@ -9,6 +9,32 @@
 #define EXIT_USAGE	2
 #define EXIT_INCOMPLETE	3	/* a count was printed, but it is a lower bound */
 
+/* Option ids: one getopt_long table for every command (cli.c). */
+enum cli_opt {
+	O_FIRST = 256,
+	O_PIN_DIR = O_FIRST, O_CGROUP, O_PREFIXES, O_CONFIG, O_PEER, O_NETNS, O_PREFIX,
+	O_MAX_PEERS, O_MAX_PREFIXES, O_MAX_SESSIONS, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET,
+	O_GROUP, O_MODE, O_LISTEN, O_TOP_N, O_HELP,
+	O_LAST
+};
+_Static_assert(O_LAST - O_FIRST <= 64, "cli_command.opts holds one bit per option");
+
+/* The bit of option `id` in cli_command.opts. */
+#define OPT(id)	(1ull << ((id) - O_FIRST))
+
+struct cli;
+
+/* One command: its name, usage, help, and the options it takes. */
+struct cli_command {
+	const char *name;
+	const char *args;	/* positional arguments, for the usage line */
+	const char *summary;	/* one line: what it does */
+	const char *options;	/* help lines of the options it takes */
+	unsigned long long opts;	/* OPT() bits: every other option is refused */
+	int min_args, max_args;
+	int (*run)(const struct cli *c);
+};
+
 /* Everything a subcommand may have been given. */
 struct cli {
 	const char *pin_dir;
@@ -30,6 +56,16 @@ struct cli {
 
 /* Print "connaudit: msg" to stderr and return 1. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print "connaudit: msg" to stderr and return EXIT_USAGE (bad input). */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parse a number from 1 to max into *out; prints and returns EXIT_USAGE on
+ * bad input, naming the option `what`. */
+int cli_parse_ulong(const char *s, const char *what, unsigned long max, unsigned long *out);
+
+/* Warn on stderr that a printed count is a lower bound, and what to do. */
+void cli_incomplete_warning(void);
 
 /* Open the handle for the pin dir in c, switching to --netns if given.
  * Prints the error and returns NULL on failure. */
@@ -93,6 +129,9 @@ extern const char *const cli_link_pins[CLI_LINKS];
  * when the pin cannot be opened (not loaded, or not root: links are 0600). */
 void cli_read_link(const char *pin_dir, struct link_status *l);
 
+int cmd_load(const struct cli *c);
+int cmd_unload(const struct cli *c);
+int cmd_count(const struct cli *c);
 int cmd_status(const struct cli *c);
 int cmd_dump(const struct cli *c);
 int cmd_top(const struct cli *c);

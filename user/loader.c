@@ -39,7 +39,7 @@
 #define STAGING_INFIX		"-staging-"  /* bpffs forbids dots in names */
 /* tp_btf, socket cookies from tracing programs, BPF compare-and-swap (5.12). */
 #define MIN_KERNEL_MAJOR	5
-#define MIN_KERNEL_MINOR	12
+#define MIN_KERNEL_MINOR	15	/* bpf_for_each_map_elem (5.13), batched iter/tcp (5.15) */
 
 /* The link pins, in the order of the skeleton's links in pin_links(). */
 static const char *const link_pins[] = { CA_PIN_LINK_STATE, CA_PIN_LINK_TWIN,
@@ -109,6 +109,18 @@ static int permission_error(struct ca_error *err, int rc, const char *what)
 	return ca_errf(err, rc, "%s: %s%s", what, strerror(-rc),
 		       rc == -EPERM || rc == -EACCES ? " (run as root: loading needs CAP_BPF, "
 		       "CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN)" : "");
+}
+
+/* The commands that act on this pin dir, spelled with --pin-dir unless it
+ * is the default. */
+static int already_loaded(const char *pin_dir, struct ca_error *err)
+{
+	bool dflt = !strcmp(pin_dir, CA_DEFAULT_PIN_DIR);
+
+	return ca_errf(err, -EEXIST, "already loaded at %s; `connaudit load --replace%s%s` "
+		       "swaps the programs and keeps the counts, `connaudit unload%s%s` "
+		       "removes it", pin_dir, dflt ? "" : " --pin-dir ", dflt ? "" : pin_dir,
+		       dflt ? "" : " --pin-dir ", dflt ? "" : pin_dir);
 }
 
 /* Serialise loads and unloads under one parent dir; the lock dies with us.
@@ -498,9 +510,7 @@ int ca_load(const struct ca_load_opts *o, struct ca_error *err)
 
 	if (pin_exists(pin_dir, CA_PIN_LINK_STATE)) {
 		rc = o->replace ? load_replace(o, pin_dir, err)
-				: ca_errf(err, -EEXIST, "connaudit is already loaded at %s; "
-					  "`connaudit load --replace` swaps the programs and keeps "
-					  "the counts, `connaudit unload` removes it", pin_dir);
+				: already_loaded(pin_dir, err);
 	} else if (o->replace) {
 		rc = ca_errf(err, -ENOENT, "nothing to replace: connaudit is not loaded at %s",
 			     pin_dir);
@@ -528,11 +538,15 @@ int ca_unload(const char *pin_dir_arg, struct ca_error *err)
 		return lock;
 	if (access(pin_dir, F_OK) != 0)
 		rc = ca_errf(err, -ENOENT, "connaudit is not loaded at %s", pin_dir);
+	else if (access(pin_dir, X_OK) != 0)
+		rc = ca_errf(err, -errno, "cannot remove the pins in %s: %s (run as root)",
+			     pin_dir, strerror(errno));
 	else if (!pin_exists(pin_dir, CA_PIN_CONFIG) && !pin_exists(pin_dir, CA_PIN_LINK_STATE))
 		rc = ca_errf(err, -EINVAL, "%s does not look like a connaudit pin dir "
 			     "(no %s); not touching it", pin_dir, CA_PIN_CONFIG);
 	else if ((rc = remove_pin_dir(pin_dir)) != 0)
-		rc = permission_error(err, rc, "cannot remove the pins");
+		rc = ca_errf(err, rc, "cannot remove the pins: %s%s", strerror(-rc),
+			     rc == -EPERM || rc == -EACCES ? " (run as root)" : "");
 	close(lock);
 	return rc;
 }
