@@ -390,11 +390,12 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 	}
 	if (!c.pin_dir && getenv(CA_ENV_PIN_DIR) && *getenv(CA_ENV_PIN_DIR)) {
-		char *dir = strdup(getenv(CA_ENV_PIN_DIR));
+		static char env_dir[PATH_MAX];
 
-		if (!dir)
-			return cli_fail("out of memory");
-		c.pin_dir = trim_slashes(dir);
+		if (snprintf(env_dir, sizeof(env_dir), "%s", getenv(CA_ENV_PIN_DIR)) >=
+		    (int)sizeof(env_dir))
+			return cli_usage("$%s is longer than %d bytes", CA_ENV_PIN_DIR, PATH_MAX);
+		c.pin_dir = trim_slashes(env_dir);
 	}
 	c.argc = argc - 1 - optind;
 	c.argv = argv + 1 + optind;
