@@ -3,7 +3,9 @@
 # the floor) side by side, each against nothing loaded, in one run.
 #
 # CONFIG is a path to a connaudit binary (loaded in whole-host mode), or
-# floor1 / floor2 (one or two empty programs on the tracepoint). Every round
+# floor1 / floor2 (one or two empty programs on the tracepoint) or
+# floor-sockops (an empty sock_ops program at the cgroup2 root that asks for
+# state callbacks on every accepted socket). Every round
 # runs "nothing loaded" and each CONFIG for MS milliseconds, in a new random
 # order, with a pause after each; the output is each CONFIG's median rate and
 # the median of its per-round ratios to "nothing loaded". Copy a build's
@@ -40,9 +42,10 @@ ip netns add "$NS" && ip -n "$NS" link set lo up || exit 1
 setup() {
 	case $1 in
 	bare) ;;
-	floor1 | floor2)
+	floor1 | floor2 | floor-sockops)
 		: >"$FLOOR_OUT"
-		"$BUILD/bench/floor" "${1#floor}" >"$FLOOR_OUT" &
+		local arg=${1#floor}
+		"$BUILD/bench/floor" "${arg#-}" >"$FLOOR_OUT" &
 		FLOOR_PID=$!
 		until grep -q attached "$FLOOR_OUT"; do
 			kill -0 "$FLOOR_PID" 2>/dev/null || { echo "compare.sh: floor failed" >&2; return 1; }
@@ -55,7 +58,7 @@ setup() {
 teardown() {
 	case $1 in
 	bare) ;;
-	floor1 | floor2) kill "$FLOOR_PID"; wait "$FLOOR_PID"; FLOOR_PID= ;;
+	floor1 | floor2 | floor-sockops) kill "$FLOOR_PID"; wait "$FLOOR_PID"; FLOOR_PID= ;;
 	*) "$1" unload --pin-dir "$PIN" --quiet ;;
 	esac
 	sleep 1	# deferred work (RCU callbacks) lands here, not in the next round
