@@ -21,7 +21,7 @@ static const char usage[] =
 "Commands:\n"
 "  load      load and attach the auditor, count existing sessions, pin (root)\n"
 "            [--cgroup PATH] [--prefixes LIST] [--max-peers N] [--max-prefixes N]\n"
-"            [--max-sessions N]\n"
+"            [--max-sessions N] [--ports LIST | --all-ports] [--config FILE]\n"
 "            [--group NAME [--mode 0640]] [--replace] [--quiet]\n"
 "  unload    detach the auditor and remove its pins (root)\n"
 "  status    loaded or not, programs, maps, counters  [--json]\n"
@@ -42,12 +42,14 @@ CA_DEFAULT_PIN_DIR ")\n"
 "CIDR forms: /N (the peer's /N), /N,/M (N for IPv4 peers, M for IPv6), /0 (all\n"
 "peers), ADDR, ADDR/LEN, [IPv6], [IPv6]/LEN. --prefixes LIST: \"24,16,64,48\" or\n"
 "\"v4:24,16;v6:64,48\" (the lengths aggregated in the kernel).\n"
+"load counts sessions to the services' ports only (services file read at load\n"
+"and at load --replace); --ports 8025,9000-9010 adds ports, --all-ports counts all.\n"
 "Exit status: 0 ok, 1 error, 2 usage, 3 count printed but incomplete (see status).\n";
 
 enum opt_id {
 	O_PIN_DIR = 256, O_CGROUP, O_PREFIXES, O_CONFIG, O_PEER, O_NETNS, O_PREFIX,
 	O_MAX_PEERS, O_MAX_PREFIXES, O_MAX_SESSIONS, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET, O_GROUP,
-	O_MODE, O_LISTEN,
+	O_MODE, O_LISTEN, O_PORTS, O_ALL_PORTS,
 };
 
 static const struct option options[] = {
@@ -68,6 +70,8 @@ static const struct option options[] = {
 	{ "group", required_argument, NULL, O_GROUP },
 	{ "mode", required_argument, NULL, O_MODE },
 	{ "listen", required_argument, NULL, O_LISTEN },
+	{ "ports", required_argument, NULL, O_PORTS },
+	{ "all-ports", no_argument, NULL, O_ALL_PORTS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -124,6 +128,8 @@ static int parse_option(struct cli *c, int id, const char *arg)
 	case O_JSON: c->json = true; return 0;
 	case O_ALL_NETNS: c->all_netns = true; return 0;
 	case O_REPLACE: c->replace = true; return 0;
+	case O_PORTS: c->ports = arg; return 0;
+	case O_ALL_PORTS: c->all_ports = true; return 0;
 	case O_QUIET: c->quiet = true; return 0;
 	case O_GROUP: c->group = arg; return 0;
 	case O_LISTEN: c->listen = arg; return 0;
@@ -207,11 +213,15 @@ static int cmd_load(const struct cli *c)
 		.quiet = c->quiet, .max_peers = (uint32_t)c->max_peers,
 		.max_prefixes = (uint32_t)c->max_prefixes,
 		.max_sessions = (uint32_t)c->max_sessions, .mode = (unsigned)c->mode,
+		.services = c->config, .ports = c->ports, .all_ports = c->all_ports,
 	};
 	struct ca_error err;
 
 	if (c->mode && !c->group)
 		return cli_fail("--mode goes with --group");
+	if (c->ports && c->all_ports)
+		return cli_fail("--ports and --all-ports: give one (--all-ports already "
+				"counts every port)");
 	if (c->group && resolve_group(c->group, &o))
 		return 1;
 	if (c->prefixes && ca_parse_prefix_list(c->prefixes, &o, &err))

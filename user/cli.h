@@ -20,10 +20,12 @@ struct cli {
 	const char *prefix;	/* top: "N" or "N,M" */
 	const char *group;	/* load: readers' group */
 	const char *listen;	/* metrics: serve on ADDR:PORT */
+	const char *ports;	/* load: more local ports to audit */
 	unsigned long mode;	/* load: mode of the map pins */
 	unsigned long top_n;
 	unsigned long max_peers, max_prefixes, max_sessions;
 	bool json, all_netns, replace, quiet;
+	bool all_ports;		/* load: audit every local port */
 	int argc;		/* positional arguments left */
 	char **argv;
 };

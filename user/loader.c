@@ -28,6 +28,7 @@
 
 #include "errors.h"
 #include "connaudit.skel.h"
+#include "ports.h"
 #include "seed.h"
 #include "sysfs.h"
 
@@ -223,7 +224,7 @@ static void config_from_opts(const struct ca_load_opts *o, uint64_t cgroup_id,
 	memset(c, 0, sizeof(*c));
 	c->magic = CA_ABI_MAGIC;
 	c->abi_version = CA_ABI_VERSION;
-	c->flags = o->cgroup ? CA_CFG_CGROUP : 0;
+	c->flags = (o->cgroup ? CA_CFG_CGROUP : 0) | (o->all_ports ? CA_CFG_ALL_PORTS : 0);
 	c->cgroup_id = cgroup_id;
 	if (o->nr_v4 || o->nr_v6) {
 		c->nr_v4 = o->nr_v4;
@@ -320,6 +321,50 @@ static int write_config(struct connaudit_bpf *skel, const struct ca_config *c,
 	return 0;
 }
 
+static int write_ports(struct connaudit_bpf *skel, const struct ca_ports *t,
+		       struct ca_error *err)
+{
+	__u32 zero = 0;
+
+	if (bpf_map__update_elem(skel->maps.ca_ports, &zero, sizeof(zero), t, sizeof(*t), 0))
+		return ca_errf(err, -errno, "cannot write ca_ports: %s", strerror(errno));
+	return 0;
+}
+
+/* The port table o asks for, its size in c->nr_ports, and a progress line. */
+static int ports_from_opts(const struct ca_load_opts *o, struct ca_ports *t,
+			   struct ca_config *c, struct ca_error *err)
+{
+	int n = ca_ports_build(o, t, err);
+
+	if (n < 0)
+		return n;
+	c->nr_ports = (uint32_t)n;
+	if (o->all_ports)
+		progress(o, "auditing sessions on every local port (--all-ports)");
+	else
+		progress(o, "auditing sessions on %d local port%s (the services' and --ports)",
+			 n, n == 1 ? "" : "s");
+	return 0;
+}
+
+/* Seeding cannot make room: if some session found a map full, say so now
+ * rather than leave it to the next `status`. */
+static void warn_if_inexact(const struct ca_load_opts *o, struct connaudit_bpf *skel)
+{
+	struct ca_health h;
+	__u32 zero = 0;
+
+	if (bpf_map__lookup_elem(skel->maps.ca_health, &zero, sizeof(zero), &h, sizeof(h), 0))
+		return;
+	if (h.uncounted > 0 || h.incomplete > 0)
+		progress(o, "warning: %lld existing session%s could not be counted and %lld only "
+			 "in part (maps full: raise --max-sessions, --max-peers or "
+			 "--max-prefixes); counts are lower bounds until they close",
+			 (long long)h.uncounted, h.uncounted == 1 ? "" : "s",
+			 (long long)h.incomplete);
+}
+
 /*
  * Let group o->gid read the counts and nothing more: the pin dir and map pins
  * get that group and `mode` (no write bits for anyone but root, so a
@@ -355,10 +400,32 @@ static int grant_readers(const char *pin_dir, const struct ca_load_opts *o,
 	return 0;
 }
 
+/* Count the sessions that exist, and say what seeding passed over. */
+static int seed_and_report(const struct ca_load_opts *o, struct connaudit_bpf *skel,
+			   struct ca_error *err)
+{
+	struct ca_seed_report r;
+	int rc = ca_seed(skel, &r, err);
+
+	if (rc)
+		return rc;
+	progress(o, "counted existing sessions in %d network namespace%s", r.namespaces,
+		 r.namespaces == 1 ? "" : "s");
+	if (r.skipped)
+		progress(o, "warning: skipped %d file%s in /run/netns that %s no network "
+			 "namespace (%s%s): left by a failed `ip netns add`? remove %s",
+			 r.skipped, r.skipped == 1 ? "" : "s", r.skipped == 1 ? "is" : "are",
+			 r.first_skipped, r.skipped > 1 ? ", ..." : "",
+			 r.skipped == 1 ? "it" : "them");
+	warn_if_inexact(o, skel);
+	return 0;
+}
+
 static int load_fresh(const struct ca_load_opts *o, const char *pin_dir, struct ca_error *err)
 {
 	struct connaudit_bpf *skel = NULL;
 	char staging[PATH_MAX];
+	struct ca_ports ports;
 	struct ca_config c;
 	uint64_t cgroup_id = 0;
 	int cgroup_fd = -1, rc;
@@ -369,6 +436,9 @@ static int load_fresh(const struct ca_load_opts *o, const char *pin_dir, struct 
 			return cgroup_fd;
 	}
 	config_from_opts(o, cgroup_id, &c);
+	rc = ports_from_opts(o, &ports, &c, err);
+	if (rc)
+		goto out;
 	snprintf(staging, sizeof(staging), "%s" STAGING_INFIX "%d", pin_dir, (int)getpid());
 	if (mkdir(staging, 0700) != 0) {
 		rc = permission_error(err, -errno, "cannot create the staging pin dir");
@@ -377,18 +447,14 @@ static int load_fresh(const struct ca_load_opts *o, const char *pin_dir, struct 
 	rc = open_and_load(&skel, staging, &c, err);
 	if (!rc)
 		rc = write_config(skel, &c, err);
+	if (!rc)
+		rc = write_ports(skel, &ports, err);
 	if (!rc) {
 		progress(o, "attaching (%s)", o->cgroup ? o->cgroup : "whole host");
 		rc = attach_live(skel, cgroup_fd, err);
 	}
-	if (!rc) {
-		rc = ca_seed(skel, err);
-		if (rc >= 0) {
-			progress(o, "counted existing sessions in %d network namespace%s",
-				 rc, rc == 1 ? "" : "s");
-			rc = 0;
-		}
-	}
+	if (!rc)
+		rc = seed_and_report(o, skel, err);
 	if (!rc)
 		rc = pin_links(skel, staging, "", err);
 	if (!rc && o->grant_group)
@@ -425,13 +491,56 @@ static int read_pinned_config(const char *pin_dir, struct ca_config *c, struct c
 	return rc;
 }
 
+/* True when t sets a port that old does not. */
+static bool ports_widen(const struct ca_ports *old, const struct ca_ports *t)
+{
+	for (unsigned w = 0; w < CA_PORT_WORDS; w++)
+		if (t->bits[w] & ~old->bits[w])
+			return true;
+	return false;
+}
+
+/* Link pins "-new" left by a replace that died before renaming them: under
+ * the lock no live replace can own one, and each would make the next
+ * replace's pin fail with EEXIST. */
+static void remove_dead_new_links(const char *pin_dir)
+{
+	char path[PATH_MAX];
+
+	for (int i = 0; i < LINK_PINS; i++) {
+		snprintf(path, sizeof(path), "%s/%s-new", pin_dir, link_pins[i]);
+		unlink(path);
+	}
+}
+
+/* Write the replace's port table and config. Sessions already open on
+ * ports the table did not hold before are counted by seeding again (marks
+ * keep it from counting any session twice); sessions on ports taken out
+ * stay counted until they close. */
+static int apply_ports(const struct ca_load_opts *o, struct connaudit_bpf *skel,
+		       bool was_all, const struct ca_ports *t, const struct ca_config *c,
+		       bool *widened, struct ca_error *err)
+{
+	struct ca_ports old;
+	__u32 zero = 0;
+	int rc;
+
+	if (bpf_map__lookup_elem(skel->maps.ca_ports, &zero, sizeof(zero), &old, sizeof(old), 0))
+		return ca_errf(err, -errno, "cannot read ca_ports: %s", strerror(errno));
+	*widened = !was_all && (o->all_ports || ports_widen(&old, t));
+	rc = write_config(skel, c, err);
+	return rc ? rc : write_ports(skel, t, err);
+}
+
 /* New programs on the pinned maps: counts and marks carry over. Old and new
  * programs run side by side for a moment, which the marks make harmless. */
 static int load_replace(const struct ca_load_opts *o, const char *pin_dir, struct ca_error *err)
 {
 	struct connaudit_bpf *skel = NULL;
 	char from[PATH_MAX], to[PATH_MAX];
+	struct ca_ports ports;
 	struct ca_config c;
+	bool was_all, widened = false;
 	int cgroup_fd = -1, rc;
 
 	rc = read_pinned_config(pin_dir, &c, err);
@@ -441,14 +550,24 @@ static int load_replace(const struct ca_load_opts *o, const char *pin_dir, struc
 	    o->max_sessions || o->grant_group)
 		return ca_errf(err, -EINVAL, "--replace keeps the loaded settings; to change "
 			       "prefixes, cgroup, sizes or group, unload and load again");
+	was_all = c.flags & CA_CFG_ALL_PORTS;
+	c.flags = (c.flags & ~CA_CFG_ALL_PORTS) | (o->all_ports ? CA_CFG_ALL_PORTS : 0);
+	rc = ports_from_opts(o, &ports, &c, err);
+	if (rc)
+		return rc;
 	if (c.flags & CA_CFG_CGROUP) {
 		cgroup_fd = ca_open_cgroup_by_id(c.cgroup_id, err);
 		if (cgroup_fd < 0)
 			return cgroup_fd;
 	}
+	remove_dead_new_links(pin_dir);
 	rc = open_and_load(&skel, pin_dir, &c, err);
 	if (!rc)
+		rc = apply_ports(o, skel, was_all, &ports, &c, &widened, err);
+	if (!rc)
 		rc = attach_live(skel, cgroup_fd, err);
+	if (!rc && widened)
+		rc = seed_and_report(o, skel, err);
 	if (!rc)
 		rc = pin_links(skel, pin_dir, "-new", err);
 	for (int i = 0; !rc && i < LINK_PINS; i++) {
