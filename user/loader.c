@@ -370,9 +370,10 @@ static void warn_if_inexact(const struct ca_load_opts *o, struct connaudit_bpf *
  * get that group and `mode` (no write bits for anyone but root, so a
  * reader's update or delete fails), link pins stay root-only, and the bpffs
  * root gets o+x so readers can reach the dir without listing anything else.
+ * The root's mode before that goes to c->parent_mode, for unload to restore.
  */
 static int grant_readers(const char *pin_dir, const struct ca_load_opts *o,
-			 struct ca_error *err)
+			 struct ca_config *c, struct ca_error *err)
 {
 	static const char *const maps[] = { CA_PIN_PEERS, CA_PIN_PREFIXES, CA_PIN_MARKS,
 					    CA_PIN_STATS, CA_PIN_HEALTH, CA_PIN_CONFIG };
@@ -393,11 +394,69 @@ static int grant_readers(const char *pin_dir, const struct ca_load_opts *o,
 	if (chown(pin_dir, 0, o->gid) || chmod(pin_dir, 0700 | ((mode & 0044) >> 2) | (mode & 0044)))
 		return ca_errf(err, -errno, "cannot set access on %s: %s", pin_dir, strerror(errno));
 	snprintf(parent, sizeof(parent), "%s", pin_dir);
-	if (stat(dirname(parent), &st) == 0 && !(st.st_mode & S_IXOTH) &&
-	    chmod(parent, (st.st_mode & 07777) | S_IXOTH))
-		return ca_errf(err, -errno, "cannot let readers traverse %s: %s", parent,
-			       strerror(errno));
+	if (stat(dirname(parent), &st) == 0 && !(st.st_mode & S_IXOTH)) {
+		if (chmod(parent, (st.st_mode & 07777) | S_IXOTH))
+			return ca_errf(err, -errno, "cannot let readers traverse %s: %s", parent,
+				       strerror(errno));
+		c->parent_mode = (st.st_mode & 07777) | CA_PARENT_MODE_SAVED;
+	}
 	return 0;
+}
+
+/* ca_config of another pin dir: read (write false) or write it. 0 or -1. */
+static int access_config(const char *dir, struct ca_config *c, bool write)
+{
+	char path[PATH_MAX];
+	__u32 zero = 0;
+	int fd, rc;
+
+	if (ca_join_path(path, sizeof(path), dir, CA_PIN_CONFIG))
+		return -1;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -1;
+	rc = write ? bpf_map_update_elem(fd, &zero, c, 0) : bpf_map_lookup_elem(fd, &zero, c);
+	close(fd);
+	return rc || c->magic != CA_ABI_MAGIC || c->abi_version != CA_ABI_VERSION ? -1 : 0;
+}
+
+/*
+ * An unloaded pin dir's load gave the parent o+x (saved: its mode before).
+ * If another pin dir there still lets a group read (its config pin has
+ * group or other read bits), it needs the o+x: hand it the saved mode, for
+ * its own unload. Otherwise give the parent its mode back, unless someone
+ * has changed it since. Runs under the parent's lock.
+ */
+static void restore_parent_mode(const char *pin_dir, uint32_t saved)
+{
+	char parent[PATH_MAX], dir[PATH_MAX], cfg[PATH_MAX];
+	mode_t mode = saved & 07777;
+	struct ca_config other;
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	if (!(saved & CA_PARENT_MODE_SAVED))
+		return;
+	snprintf(parent, sizeof(parent), "%s", pin_dir);
+	dirname(parent);
+	d = opendir(parent);
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || ca_join_path(dir, sizeof(dir), parent, e->d_name) ||
+		    ca_join_path(cfg, sizeof(cfg), dir, CA_PIN_CONFIG) ||
+		    stat(cfg, &st) || !(st.st_mode & 0044) || access_config(dir, &other, false))
+			continue;
+		if (!other.parent_mode) {
+			other.parent_mode = saved;
+			access_config(dir, &other, true);
+		}
+		closedir(d);
+		return;
+	}
+	if (d)
+		closedir(d);
+	if (stat(parent, &st) == 0 && (st.st_mode & 07777) == (mode | S_IXOTH))
+		chmod(parent, mode);
 }
 
 /* Count the sessions that exist, and say what seeding passed over. */
@@ -458,12 +517,15 @@ static int load_fresh(const struct ca_load_opts *o, const char *pin_dir, struct 
 	if (!rc)
 		rc = pin_links(skel, staging, "", err);
 	if (!rc && o->grant_group)
-		rc = grant_readers(staging, o, err);
+		rc = grant_readers(staging, o, &c, err);
+	if (!rc && c.parent_mode)
+		rc = write_config(skel, &c, err);
 	if (!rc && rename(staging, pin_dir) != 0)
 		rc = ca_errf(err, -errno, "cannot publish %s: %s", pin_dir, strerror(errno));
-	if (rc)
+	if (rc) {
 		remove_pin_dir(staging);
-	else
+		restore_parent_mode(staging, c.parent_mode);
+	} else
 		progress(o, "loaded; counts are pinned under %s", pin_dir);
 out:
 	connaudit_bpf__destroy(skel);
@@ -634,6 +696,20 @@ int ca_load(const struct ca_load_opts *o, struct ca_error *err)
 	return rc;
 }
 
+/* Remove the pins, and undo what the load did to the parent's mode. */
+static int unload_pin_dir(const char *pin_dir)
+{
+	struct ca_config c = { 0 };
+	int rc;
+
+	if (access_config(pin_dir, &c, false))
+		c.parent_mode = 0;	/* another version's, or half-made: leave the mode */
+	rc = remove_pin_dir(pin_dir);
+	if (!rc)
+		restore_parent_mode(pin_dir, c.parent_mode);
+	return rc;
+}
+
 int ca_unload(const char *pin_dir_arg, struct ca_error *err)
 {
 	const char *pin_dir = ca_resolve_pin_dir(pin_dir_arg);
@@ -650,7 +726,7 @@ int ca_unload(const char *pin_dir_arg, struct ca_error *err)
 	else if (!pin_exists(pin_dir, CA_PIN_CONFIG) && !pin_exists(pin_dir, CA_PIN_LINK_STATE))
 		rc = ca_errf(err, -EINVAL, "%s does not look like a connaudit pin dir "
 			     "(no %s); not touching it", pin_dir, CA_PIN_CONFIG);
-	else if ((rc = remove_pin_dir(pin_dir)) != 0)
+	else if ((rc = unload_pin_dir(pin_dir)) != 0)
 		rc = permission_error(err, rc, "cannot remove the pins");
 	close(lock);
 	return rc;

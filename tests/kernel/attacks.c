@@ -11,7 +11,9 @@
  *     namespace of another kind; the load skips them and counts;
  *   - replace/stale-new-pins: a replace killed half-way left link_*-new;
  *   - tfo/seeded-pending: a fast-open child still SYN_RECV at load time in
- *     cgroup mode is counted once its handshake completes.
+ *     cgroup mode is counted once its handshake completes;
+ *   - group/bpffs-root-mode: load --group gives a private bpffs root o+x
+ *     and the last unload of a granted pin dir takes it back.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -265,6 +267,53 @@ static void sc_tfo_seeded_pending(const void *a, const void *b)
 	compare(0, "closed");
 }
 
+static unsigned mode_of(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		kt_fail("stat %s: %m", path);
+	return st.st_mode & 0777;	/* bpffs roots also have the sticky bit */
+}
+
+static void admin(const struct ca_load_opts *o, const char *pin_dir)
+{
+	CA_CHECK(admin_patiently(o, pin_dir, &ERR));
+}
+
+/* Two granted loads and a plain one under a bpffs root of mode 0700, in a
+ * private mount namespace (the host's /sys/fs/bpf is shared with others). */
+static void sc_bpffs_root_mode(const void *a, const void *b)
+{
+	char root[64], dir[3][96];
+	struct ca_load_opts o[3] = {
+		{ .grant_group = true, .gid = NOBODY, .quiet = true },
+		{ .grant_group = true, .gid = NOBODY, .quiet = true },
+		{ .quiet = true },
+	};
+
+	(void)a, (void)b;
+	snprintf(root, sizeof(root), "/tmp/connaudit-bpffs-%d", (int)getpid());
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		kt_skip("no private mount namespace: %m");
+	if (mkdir(root, 0700) || mount("bpf", root, "bpf", 0, "mode=0700"))
+		kt_fail("a private bpffs at %s: %m", root);
+	for (int i = 0; i < 3; i++) {
+		snprintf(dir[i], sizeof(dir[i]), "%s/ca%d", root, i);
+		o[i].pin_dir = dir[i];
+		admin(&o[i], NULL);
+	}
+	EXPECT_EQ(mode_of(root), 0701);	/* readers must traverse it */
+	admin(NULL, dir[0]);
+	EXPECT_EQ(mode_of(root), 0701);	/* dir[1]'s readers still need it */
+	admin(NULL, dir[1]);
+	EXPECT_EQ(mode_of(root), 0700);	/* the last granted load went */
+	admin(NULL, dir[2]);
+	EXPECT_EQ(mode_of(root), 0700);
+	umount(root);
+	rmdir(root);
+}
+
 void attacks_register(kt_add_fn *add)
 {
 	add("attack/accept-queues", sc_accept_queues, NULL, NULL);
@@ -272,4 +321,5 @@ void attacks_register(kt_add_fn *add)
 	add("seeding/stray-netns-files", sc_stray_netns_files, NULL, NULL);
 	add("replace/stale-new-pins", sc_stale_new_pins, NULL, NULL);
 	add("tfo/seeded-pending", sc_tfo_seeded_pending, NULL, NULL);
+	add("group/bpffs-root-mode", sc_bpffs_root_mode, NULL, NULL);
 }
