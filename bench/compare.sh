@@ -12,6 +12,10 @@
 # connaudit aside before rebuilding to compare it with the next one:
 #   cp build/connaudit /tmp/before && <change, make> &&
 #   sudo bench/compare.sh build 12 3000 /tmp/before build/connaudit
+# LOAD_ARGS adds options to every load, CHURN_ARGS to every churn run; the
+# worst case of a full ca_peers (every connection a new peer, the map full
+# of live entries):
+#   LOAD_ARGS="--max-peers 8192" CHURN_ARGS="-f 8192" bench/compare.sh ...
 set -u
 
 [ $# -ge 4 ] || { echo "usage: $0 BUILD_DIR ROUNDS MS CONFIG..." >&2; exit 2; }
@@ -51,7 +55,7 @@ setup() {
 			kill -0 "$FLOOR_PID" 2>/dev/null || { echo "compare.sh: floor failed" >&2; return 1; }
 			sleep 0.05
 		done ;;
-	*) "$1" load --pin-dir "$PIN" --quiet ;;
+	*) "$1" load --pin-dir "$PIN" --quiet ${LOAD_ARGS:-} ;;
 	esac
 }
 
@@ -65,7 +69,7 @@ teardown() {
 }
 
 rate_of() {
-	ip netns exec "$NS" "$BUILD/bench/churn" -w "$(nproc)" -k 8 -t "$MS" -p 25 |
+	ip netns exec "$NS" "$BUILD/bench/churn" -w "$(nproc)" -k 8 -t "$MS" -p 25 ${CHURN_ARGS:-} |
 		awk '{ print $2 }'
 }
 

@@ -47,6 +47,8 @@ static const struct option long_options[] = {
 	{ "group", required_argument, NULL, O_GROUP },
 	{ "mode", required_argument, NULL, O_MODE },
 	{ "listen", required_argument, NULL, O_LISTEN },
+	{ "ports", required_argument, NULL, O_PORTS },
+	{ "all-ports", no_argument, NULL, O_ALL_PORTS },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -70,12 +72,17 @@ static const struct cli_command commands[] = {
 	  "  --prefixes LIST    prefix lengths aggregated in the kernel: \"24,16,64,48\" or\n"
 	  "                     \"v4:24,16;v6:64,48\" (lengths above 32 are IPv6)\n"
 	  "  --max-peers N, --max-prefixes N, --max-sessions N   map sizes (default 65536)\n"
+	  "  --ports LIST       count these local ports too (8025,9000-9010); by default\n"
+	  "                     only the services' ports (read now and at --replace)\n"
+	  "  --all-ports        count sessions on every local port\n"
+	  H_CONFIG
 	  "  --group NAME       let this group read the counts; --mode 0640 their mode\n"
 	  "  --replace          swap in new programs of a loaded auditor, keep the counts\n"
 	  "  --quiet            no progress lines\n",
 	  OPT(O_PIN_DIR) | OPT(O_CGROUP) | OPT(O_PREFIXES) | OPT(O_MAX_PEERS) |
 	  OPT(O_MAX_PREFIXES) | OPT(O_MAX_SESSIONS) | OPT(O_GROUP) | OPT(O_MODE) |
-	  OPT(O_REPLACE) | OPT(O_QUIET), 0, 0, cmd_load },
+	  OPT(O_REPLACE) | OPT(O_QUIET) | OPT(O_PORTS) | OPT(O_ALL_PORTS) | OPT(O_CONFIG),
+	  0, 0, cmd_load },
 	{ "unload", "", "detach the auditor and remove its pins (root)",
 	  H_PIN_DIR "  --quiet            no progress line\n",
 	  OPT(O_PIN_DIR) | OPT(O_QUIET), 0, 0, cmd_unload },
@@ -222,6 +229,8 @@ static int parse_option(struct cli *c, int id, char *arg)
 	case O_QUIET: c->quiet = true; return 0;
 	case O_GROUP: c->group = arg; return 0;
 	case O_LISTEN: c->listen = arg; return 0;
+	case O_PORTS: c->ports = arg; return 0;
+	case O_ALL_PORTS: c->all_ports = true; return 0;
 	case O_MODE: return parse_mode(arg, &c->mode);
 	default: return EXIT_USAGE;
 	}
@@ -291,7 +300,7 @@ static int cli_netns(const struct cli *c, uint32_t *inode)
 		return netns_file(path, inode);
 	}
 	s.inode = (uint32_t)ino;
-	if (ca_foreach_netns(match_inode, &s, &err) < 0)
+	if (ca_foreach_netns(match_inode, NULL, &s, &err) < 0)
 		return cli_fail("%s", err.msg);
 	if (!s.found)
 		return cli_fail("--netns %lu: no network namespace with that inode is held by "

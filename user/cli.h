@@ -14,7 +14,7 @@ enum cli_opt {
 	O_FIRST = 256,
 	O_PIN_DIR = O_FIRST, O_CGROUP, O_PREFIXES, O_CONFIG, O_PEER, O_NETNS, O_PREFIX,
 	O_MAX_PEERS, O_MAX_PREFIXES, O_MAX_SESSIONS, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET,
-	O_GROUP, O_MODE, O_LISTEN, O_TOP_N, O_HELP,
+	O_GROUP, O_MODE, O_LISTEN, O_TOP_N, O_HELP, O_PORTS, O_ALL_PORTS,
 	O_LAST
 };
 _Static_assert(O_LAST - O_FIRST <= 64, "cli_command.opts holds one bit per option");
@@ -46,10 +46,12 @@ struct cli {
 	const char *prefix;	/* top: "N" or "N,M" */
 	const char *group;	/* load: readers' group */
 	const char *listen;	/* metrics: serve on ADDR:PORT */
+	const char *ports;	/* load: more local ports to audit */
 	unsigned long mode;	/* load: mode of the map pins */
 	unsigned long top_n;
 	unsigned long max_peers, max_prefixes, max_sessions;
 	bool json, all_netns, replace, quiet;
+	bool all_ports;		/* load: audit every local port */
 	int argc;		/* positional arguments left */
 	char **argv;
 };

@@ -385,7 +385,7 @@ static int read_status(struct ca_handle *h, struct status *s)
 
 bool cli_health_exact(const struct ca_health *hv)
 {
-	return hv->incomplete <= 0 && !hv->marks_full && !hv->underflow && !hv->retired;
+	return hv->incomplete <= 0 && hv->uncounted <= 0 && !hv->underflow && !hv->retired;
 }
 
 static void print_prefix_list(const char *sep, const uint8_t *lens, unsigned n)
@@ -425,9 +425,15 @@ static void print_status_text(const struct cli *c, const struct status *s)
 	printf("connaudit loaded at %s\n", ca_resolve_pin_dir(c->pin_dir));
 	printf("  kernel     %s\n", s->uts.release);
 	if (s->cfg->flags & CA_CFG_CGROUP)
-		printf("  scope      cgroup %s and below (sock_ops admission)\n", s->cgroup);
+		printf("  scope      cgroup %s and below (sock_ops admission: sessions accepted "
+		       "on listeners created in it)\n", s->cgroup);
 	else
 		printf("  scope      whole host (tp_btf admission)\n");
+	if (s->cfg->flags & CA_CFG_ALL_PORTS)
+		printf("  ports      every local port (--all-ports)\n");
+	else
+		printf("  ports      %u (the services' and --ports: %s)\n", s->cfg->nr_ports,
+		       CA_PIN_PORTS);
 	printf("  prefixes   IPv4");
 	print_prefix_text(s->cfg->v4, s->cfg->nr_v4);
 	printf("  IPv6");
@@ -453,9 +459,10 @@ static void print_status_text(const struct cli *c, const struct status *s)
 	printf("  counters  ");
 	for (int i = 0; i < CA_STAT_NR; i++)
 		printf(" %s %llu", cli_stat_names[i], (unsigned long long)s->stats[i]);
-	printf("\n  health     %s: incomplete %lld, peers_full %llu, prefixes_full %llu, "
-	       "contention %llu, marks_full %llu, underflow %llu\n",
+	printf("\n  health     %s: incomplete %lld, uncounted %lld; totals: peers_full %llu, "
+	       "prefixes_full %llu, contention %llu, marks_full %llu, underflow %llu\n",
 	       cli_health_exact(hv) ? "exact" : "COUNTS MAY BE LOW", (long long)hv->incomplete,
+	       (long long)hv->uncounted,
 	       (unsigned long long)hv->peers_full, (unsigned long long)hv->prefixes_full,
 	       (unsigned long long)hv->contention, (unsigned long long)hv->marks_full,
 	       (unsigned long long)hv->underflow);
@@ -500,10 +507,16 @@ static void print_status_json(const struct cli *c, const struct status *s)
 	for (int i = 0; i < CA_STAT_NR; i++)
 		printf("%s\"%s\": %llu", i ? ", " : "", cli_stat_names[i],
 		       (unsigned long long)s->stats[i]);
-	printf("},\n \"health\": {\"exact\": %s, \"incomplete\": %lld, \"peers_full\": %llu, "
+	if (s->cfg->flags & CA_CFG_ALL_PORTS)
+		printf("},\n \"ports\": \"all\",");
+	else
+		printf("},\n \"ports\": %u,", s->cfg->nr_ports);
+	printf("\n \"health\": {\"exact\": %s, \"incomplete\": %lld, \"uncounted\": %lld, "
+	       "\"peers_full\": %llu, "
 	       "\"prefixes_full\": %llu, \"contention\": %llu, \"marks_full\": %llu, "
 	       "\"underflow\": %llu}}\n", cli_health_exact(hv) ? "true" : "false",
-	       (long long)hv->incomplete, (unsigned long long)hv->peers_full,
+	       (long long)hv->incomplete, (long long)hv->uncounted,
+	       (unsigned long long)hv->peers_full,
 	       (unsigned long long)hv->prefixes_full, (unsigned long long)hv->contention,
 	       (unsigned long long)hv->marks_full, (unsigned long long)hv->underflow);
 }

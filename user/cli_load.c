@@ -37,11 +37,15 @@ int cmd_load(const struct cli *c)
 		.quiet = c->quiet, .max_peers = (uint32_t)c->max_peers,
 		.max_prefixes = (uint32_t)c->max_prefixes,
 		.max_sessions = (uint32_t)c->max_sessions, .mode = (unsigned)c->mode,
+		.services = c->config, .ports = c->ports, .all_ports = c->all_ports,
 	};
 	struct ca_error err;
 
 	if (c->mode && !c->group)
 		return cli_usage("--mode goes with --group");
+	if (c->ports && c->all_ports)
+		return cli_usage("--ports and --all-ports: give one (--all-ports already counts "
+				 "every port)");
 	if (c->group && resolve_group(c->group, &o))
 		return EXIT_USAGE;
 	if (c->prefixes && ca_parse_prefix_list(c->prefixes, &o, &err))

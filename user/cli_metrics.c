@@ -194,6 +194,9 @@ static int put_health(FILE *f, struct ca_handle *h)
 	put_family(f, "connaudit_incomplete_sessions", "gauge",
 		   "Live sessions missing from some count.");
 	put_sample(f, "connaudit_incomplete_sessions", NULL, 0, "%" PRId64, (int64_t)hv.incomplete);
+	put_family(f, "connaudit_uncounted_sessions", "gauge",
+		   "Live sessions not counted at all: ca_marks was full when they began.");
+	put_sample(f, "connaudit_uncounted_sessions", NULL, 0, "%" PRId64, (int64_t)hv.uncounted);
 	put_per_map(f, "connaudit_map_full_total", "counter",
 		    "Inserts the kernel refused because the map was full.",
 		    hv.peers_full, hv.prefixes_full);
