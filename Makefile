@@ -46,12 +46,12 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 # The library: one file per concern. loader.o embeds the BPF object.
-LIB_SRCS := user/cidr.c user/services.c user/count.c user/handle.c \
+LIB_SRCS := user/cidr.c user/services.c user/count.c user/handle.c user/monitors.c user/rates.c \
             user/loader.c user/seed.c user/sysfs.c user/errors.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 LIB_VERSION := 1.0.0
 LIB_SONAME  := libconnaudit.so.$(firstword $(subst ., ,$(LIB_VERSION)))
-CLI_SRCS := user/cli.c user/cli_inspect.c user/cli_metrics.c
+CLI_SRCS := user/cli.c user/cli_inspect.c user/cli_metrics.c user/cli_connections.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
 UNIT_TESTS := test_cidr test_services test_count

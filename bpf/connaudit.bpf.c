@@ -98,6 +98,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ca_config SEC(".maps");
 
+/* Connections per window (struct ca_rate); the loader sets the size, 1
+ * when no monitor is configured. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ca_key);
+	__type(value, struct ca_rate);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ca_rates SEC(".maps");
+
+/* A fresh struct ca_rate is built here: too big for the stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ca_rate);
+} ca_rate_scratch SEC(".maps");
+
 /* Seeding scratch: (netns, port) pairs that have a LISTEN socket. */
 struct listen_key {
 	__u32 netns;
@@ -330,6 +348,177 @@ static __always_inline bool entry_key(const struct ca_mark *m, int bit,
 	return true;
 }
 
+/*
+ * Connection rates: every admitted connection (never a seeded session) adds
+ * 1 to the current window of every monitor, in the ca_rates entry of each
+ * key its session is counted under. Called from admit(), which runs once
+ * per connection: marks make admission idempotent.
+ *
+ * Windows follow CLOCK_BOOTTIME plus the wall-clock offset the loader
+ * stored, so a step of the wall clock is followed at the next
+ * `load --replace`, not before.
+ *
+ * Entries whose every slot is older than its monitor keeps are reclaimed
+ * when an insert finds the map full: the reclaimer claims each slot by a
+ * compare-and-swap to CA_RATE_DEAD and deletes the entry only when it holds
+ * every one. An increment never adds to a DEAD slot (it looks up again),
+ * so it either lands before the claim (and the claim fails: the entry
+ * stays) or in the next entry. An unused slot holds the entry's random tag
+ * as its count, so an increment through a stale pointer into a recycled
+ * element fails its compare-and-swap rather than count for another key.
+ */
+struct rate_now {
+	__u32 win[CA_MAX_MONITORS];	/* the current window of each monitor */
+};
+
+static __always_inline __u32 slot_of(__u32 m, __u32 win)
+{
+	m &= CA_MAX_MONITORS - 1;
+	return (cfg.mon[m].base + win % cfg.mon[m].windows) & (CA_RATE_SLOTS - 1);
+}
+
+/* True when slot i of a ca_rate lies outside every window kept. */
+static __always_inline bool slot_stale(const struct rate_now *now, __u32 i, __u32 window)
+{
+	if (window == 0)
+		return true;
+	for (__u32 m = 0; m < CA_MAX_MONITORS && m < cfg.nr_monitors; m++) {
+		if (i < cfg.mon[m].base || i >= cfg.mon[m].base + cfg.mon[m].windows)
+			continue;
+		return window + cfg.mon[m].windows <= now->win[m];
+	}
+	return true;
+}
+
+struct rate_reclaim_ctx {
+	struct rate_now now;
+	bool any;	/* a flag, not a count: the verifier must see the walk converge */
+};
+
+static long reclaim_rate(void *map, const struct ca_key *key, struct ca_rate *v,
+			 struct rate_reclaim_ctx *ctx)
+{
+	__u32 i, claimed;
+
+	for (i = 0; i < CA_RATE_SLOTS; i++) {
+		__u32 window = *(volatile __u32 *)&v->slot[i].window;
+
+		if (window == CA_RATE_DEAD || !slot_stale(&ctx->now, i, window))
+			return 0;
+	}
+	for (claimed = 0; claimed < CA_RATE_SLOTS; claimed++) {
+		__u64 *w = (__u64 *)&v->slot[claimed];
+		__u64 old = *(volatile __u64 *)w;
+
+		if ((__u32)old == CA_RATE_DEAD || !slot_stale(&ctx->now, claimed, (__u32)old) ||
+		    __sync_val_compare_and_swap(w, old, CA_RATE_DEAD) != old)
+			break;
+	}
+	if (claimed < CA_RATE_SLOTS) {
+		/* An increment won: give the claimed slots back as unused ones
+		 * (they were stale, so they read as 0 either way). */
+		__u64 unused = (__u64)(bpf_get_prandom_u32() | 1) << 32;
+
+		for (i = 0; i < CA_RATE_SLOTS && i < claimed; i++)
+			*(volatile __u64 *)&v->slot[i] = unused;
+		return 0;
+	}
+	bpf_map_delete_elem(map, key);
+	stat_inc(CA_STAT_RECLAIMED);
+	ctx->any = true;
+	return 0;
+}
+
+static __noinline bool reclaim_rates(const struct rate_now *now)
+{
+	struct rate_reclaim_ctx ctx = { .now = *now };
+
+	bpf_for_each_map_elem(&ca_rates, reclaim_rate, &ctx, 0);
+	return ctx.any;
+}
+
+/* Add one connection to the current windows of key's entry. Global, so
+ * that the verifier checks it once, not for every key of rate_admit(). */
+__noinline int rate_inc(const struct ca_key *key, const struct rate_now *now)
+{
+	__u32 zero = 0, done = 0, all = (1u << cfg.nr_monitors) - 1;
+	bool reclaimed = false;
+
+	if (!key || !now)
+		return 0;
+	for (int t = 0; t < INC_TRIES; t++) {
+		struct ca_rate *v = bpf_map_lookup_elem(&ca_rates, key);
+
+		if (!v) {
+			struct ca_rate *fresh = bpf_map_lookup_elem(&ca_rate_scratch, &zero);
+			__u64 tag = bpf_get_prandom_u32() | 1;
+
+			if (!fresh)
+				return -EBUSY;
+			for (int i = 0; i < CA_RATE_SLOTS; i++)
+				*(__u64 *)&fresh->slot[i] = tag << 32;
+			for (__u32 m = 0; m < CA_MAX_MONITORS && m < cfg.nr_monitors; m++)
+				*(__u64 *)&fresh->slot[slot_of(m, now->win[m])] =
+					(1ull << 32) | now->win[m];
+			int err = bpf_map_update_elem(&ca_rates, key, fresh, BPF_NOEXIST);
+
+			if (!err)
+				return 0;
+			if (err == -E2BIG && !reclaimed) {
+				reclaimed = true;
+				if (reclaim_rates(now))
+					continue;
+			}
+			if (err != -EEXIST)
+				return err;
+			continue;
+		}
+		for (__u32 m = 0; m < CA_MAX_MONITORS && m < cfg.nr_monitors; m++) {
+			__u64 *w = (__u64 *)&v->slot[slot_of(m, now->win[m])];
+			__u64 old = *(volatile __u64 *)w;
+			__u64 new = (__u32)old == now->win[m] ? old + (1ull << 32)
+							       : (1ull << 32) | now->win[m];
+
+			if ((done & (1u << m)) || (__u32)old == CA_RATE_DEAD)
+				continue;
+			if (__sync_val_compare_and_swap(w, old, new) == old)
+				done |= 1u << m;
+		}
+		if (done == all)
+			return 0;
+	}
+	return -EBUSY;
+}
+
+/* Count a connection in every rate entry of its session's keys. */
+__noinline int rate_admit(const struct ca_mark *m)
+{
+	struct rate_now now = {};
+	struct ca_key k;
+	bool aggregate;
+	__u64 secs;
+
+	if (!m || !cfg.nr_monitors)
+		return 0;
+	secs = (bpf_ktime_get_boot_ns() + cfg.realtime_offset_ns) / 1000000000ull;
+	for (__u32 i = 0; i < CA_MAX_MONITORS && i < cfg.nr_monitors; i++)
+		now.win[i] = cfg.mon[i].size ? secs / cfg.mon[i].size : 0;
+	for (int bit = 0; bit < 2 + CA_MAX_PREFIXES; bit++) {
+		if (!entry_key(m, bit, &k, &aggregate))
+			break;
+		/* A configured full-length prefix is the peer's own entry. */
+		if (bit >= 2 && k.prefixlen == (k.family == CA_AF_INET ? 32 : 128))
+			continue;
+		int err = rate_inc(&k, &now);
+
+		if (err == -E2BIG)
+			HEALTH_ADD(rates_full, 1);
+		else if (err)
+			HEALTH_ADD(rates_lost, 1);
+	}
+	return 0;
+}
+
 /* Count the session described by m->key in every entry it belongs to.
  * admit() and depart() are global functions, so that the verifier checks
  * each once rather than at every call site (a load took 3.5 times longer). */
@@ -358,6 +547,8 @@ __noinline int admit(struct ca_mark *m, __u32 how)
 		m->flags |= CA_MARK_INCOMPLETE;
 		HEALTH_ADD(incomplete, 1);
 	}
+	if (how == CA_STAT_ADMITTED)
+		rate_admit(m);
 	stat_inc(how);
 	return 0;
 }

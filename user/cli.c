@@ -21,11 +21,14 @@ static const char usage[] =
 "Commands:\n"
 "  load      load and attach the auditor, count existing sessions, pin (root)\n"
 "            [--cgroup PATH] [--prefixes LIST] [--max-peers N] [--max-prefixes N]\n"
-"            [--max-sessions N]\n"
+"            [--max-sessions N] [--monitors \"SIZE,WINDOWS ...\"] [--max-rates N]\n"
 "            [--group NAME [--mode 0640]] [--replace] [--quiet]\n"
 "  unload    detach the auditor and remove its pins (root)\n"
 "  status    loaded or not, programs, maps, counters  [--json]\n"
 "  count     CIDR SERVICE  print one count  [--peer ADDR] [--config FILE] [--netns NS]\n"
+"  connections MONITOR CIDR [SERVICE]  connections in windows of a monitor\n"
+"            [--peer ADDR] [--start K] [--end L] [--json] (SERVICE: SMTP)\n"
+"  show      ip ADDR  every monitor's windows for ADDR  [--prefix N]\n"
 "  dump      every (port, peer, count) in this namespace  [--json] [--all-netns]\n"
 "  top       SERVICE  busiest client prefixes  [--prefix N[,M]] [-n K] [--json]\n"
 "  metrics   Prometheus text: counts per service and port, counters, health\n"
@@ -47,7 +50,7 @@ CA_DEFAULT_PIN_DIR ")\n"
 enum opt_id {
 	O_PIN_DIR = 256, O_CGROUP, O_PREFIXES, O_CONFIG, O_PEER, O_NETNS, O_PREFIX,
 	O_MAX_PEERS, O_MAX_PREFIXES, O_MAX_SESSIONS, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET, O_GROUP,
-	O_MODE, O_LISTEN,
+	O_MODE, O_LISTEN, O_MONITORS, O_MAX_RATES, O_START, O_END,
 };
 
 static const struct option options[] = {
@@ -68,6 +71,10 @@ static const struct option options[] = {
 	{ "group", required_argument, NULL, O_GROUP },
 	{ "mode", required_argument, NULL, O_MODE },
 	{ "listen", required_argument, NULL, O_LISTEN },
+	{ "monitors", required_argument, NULL, O_MONITORS },
+	{ "max-rates", required_argument, NULL, O_MAX_RATES },
+	{ "start", required_argument, NULL, O_START },
+	{ "end", required_argument, NULL, O_END },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -92,6 +99,19 @@ static int parse_ulong(const char *s, const char *what, unsigned long max, unsig
 	*out = strtoul(s, &end, 10);
 	if (errno || end == s || *end || *s == '-' || *out == 0 || *out > max)
 		return cli_fail("%s must be a number from 1 to %lu, not '%s'", what, max, s);
+	return 0;
+}
+
+/* A window number: 0 (the current window) and up. */
+static int parse_window(const char *s, const char *what, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || *out > CA_RATE_SLOTS * 1000ul)
+		return cli_fail("%s takes a window number, 0 (the current one) or more, not '%s'",
+				what, s);
 	return 0;
 }
 
@@ -128,6 +148,10 @@ static int parse_option(struct cli *c, int id, const char *arg)
 	case O_GROUP: c->group = arg; return 0;
 	case O_LISTEN: c->listen = arg; return 0;
 	case O_MODE: return parse_mode(arg, &c->mode);
+	case O_MONITORS: c->monitors = arg; return 0;
+	case O_MAX_RATES: return parse_ulong(arg, "--max-rates", 1u << 24, &c->max_rates);
+	case O_START: return parse_window(arg, "--start", &c->start);
+	case O_END: return parse_window(arg, "--end", &c->end);
 	default: return EXIT_USAGE;
 	}
 }
@@ -207,7 +231,9 @@ static int cmd_load(const struct cli *c)
 		.quiet = c->quiet, .max_peers = (uint32_t)c->max_peers,
 		.max_prefixes = (uint32_t)c->max_prefixes,
 		.max_sessions = (uint32_t)c->max_sessions, .mode = (unsigned)c->mode,
+		.max_rates = (uint32_t)c->max_rates,
 	};
+	unsigned nr_monitors = 0;
 	struct ca_error err;
 
 	if (c->mode && !c->group)
@@ -216,6 +242,11 @@ static int cmd_load(const struct cli *c)
 		return 1;
 	if (c->prefixes && ca_parse_prefix_list(c->prefixes, &o, &err))
 		return cli_fail("--prefixes: %s", err.msg);
+	if (c->monitors && ca_monitors_parse(c->monitors, o.monitors, &nr_monitors, &err))
+		return cli_fail("--monitors: %s", err.msg);
+	if (c->max_rates && !c->monitors && !c->replace)
+		return cli_fail("--max-rates sizes the connection-rate map: it goes with --monitors");
+	o.nr_monitors = (uint8_t)nr_monitors;
 	if (ca_load(&o, &err))
 		return cli_fail("%s", err.msg);
 	return 0;
@@ -286,6 +317,8 @@ static const struct command {
 	{ "dump", cmd_dump, 0 },
 	{ "top", cmd_top, 1 },
 	{ "metrics", cmd_metrics, 0 },
+	{ "connections", cmd_connections, 3 },
+	{ "show", cmd_show, 2 },
 };
 
 int main(int argc, char **argv)

@@ -23,6 +23,9 @@ struct cli {
 	unsigned long mode;	/* load: mode of the map pins */
 	unsigned long top_n;
 	unsigned long max_peers, max_prefixes, max_sessions;
+	const char *monitors;	/* load: "300,6 1800,4" */
+	unsigned long max_rates;	/* load: ca_rates entries */
+	unsigned long start, end;	/* connections: windows summed */
 	bool json, all_netns, replace, quiet;
 	int argc;		/* positional arguments left */
 	char **argv;
@@ -97,5 +100,7 @@ int cmd_status(const struct cli *c);
 int cmd_dump(const struct cli *c);
 int cmd_top(const struct cli *c);
 int cmd_metrics(const struct cli *c);
+int cmd_connections(const struct cli *c);
+int cmd_show(const struct cli *c);
 
 #endif
