@@ -122,7 +122,8 @@ $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(OUTPUT)/libconnaudit.a $(wildcard 
 
 # The real-kernel scenarios; linked statically so the same binary runs in the VM.
 KTEST_SRCS := tests/kernel/scenarios.c tests/kernel/netlib.c tests/kernel/truth.c \
-              tests/kernel/churn.c tests/kernel/restarts.c tests/kernel/limits.c
+              tests/kernel/churn.c tests/kernel/restarts.c tests/kernel/limits.c \
+              tests/kernel/rates.c
 $(OUTPUT)/tests/kernel_test: $(KTEST_SRCS) $(wildcard tests/kernel/*.h) $(LIB_SRCS) \
 			     $(OUTPUT)/connaudit.skel.h | $(OUTPUT)/tests
 	$(call msg,CC,$@)

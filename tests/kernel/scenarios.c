@@ -1415,6 +1415,7 @@ static void register_all(void)
 	add("churn/replace", sc_load_under_churn, &yes, NULL);
 	add("scale", sc_scale, NULL, NULL);
 	limits_register(add);
+	rates_register(add);
 	restarts_register(add);
 	churn_register(add);
 }

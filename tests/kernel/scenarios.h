@@ -180,5 +180,6 @@ typedef void kt_add_fn(const char *name, void (*run)(const void *a, const void *
 void churn_register(kt_add_fn *add);
 void restarts_register(kt_add_fn *add);
 void limits_register(kt_add_fn *add);
+void rates_register(kt_add_fn *add);
 
 #endif
