@@ -437,16 +437,46 @@ static __noinline bool reclaim_rates(const struct rate_now *now)
 	return ctx.any;
 }
 
-/* Add one connection to the current windows of key's entry. Global, so
- * that the verifier checks it once, not for every key of rate_admit(). */
+/* Add one to slot `i` for window `win`. Returns 0, 1 when the slot is
+ * DEAD and dead_ends says so, or -EBUSY after INC_TRIES. */
+static __always_inline int slot_add(struct ca_rate *v, __u32 i, __u32 win, bool dead_ends)
+{
+	__u64 *w = (__u64 *)&v->slot[i & (CA_RATE_SLOTS - 1)];
+
+	for (int t = 0; t < INC_TRIES; t++) {
+		__u64 old = *(volatile __u64 *)w;
+		__u64 new = (__u32)old == win ? old + (1ull << 32) : (1ull << 32) | win;
+
+		if ((__u32)old == CA_RATE_DEAD) {
+			if (dead_ends)
+				return 1;
+			continue;
+		}
+		if (__sync_val_compare_and_swap(w, old, new) == old)
+			return 0;
+	}
+	return -EBUSY;
+}
+
+/*
+ * Add one connection to the current windows of key's entry. Global, so
+ * that the verifier checks it once, not for every key of rate_admit().
+ *
+ * Monitors go in slot order, as the reclaimer claims slots. A DEAD first
+ * slot means the entry may be on its way out: look it up again (nothing
+ * was counted yet). A DEAD later slot cannot be: the reclaimer claimed the
+ * first slot before it, so our increment there made its claim fail, and it
+ * gives the slots back; wait for that.
+ */
 __noinline int rate_inc(const struct ca_key *key, const struct rate_now *now)
 {
-	__u32 zero = 0, done = 0, all = (1u << cfg.nr_monitors) - 1;
+	__u32 zero = 0;
 	bool reclaimed = false;
+	int err = 0;
 
 	if (!key || !now)
 		return 0;
-	for (int t = 0; t < INC_TRIES; t++) {
+	for (int pass = 0; pass < 3; pass++) {
 		struct ca_rate *v = bpf_map_lookup_elem(&ca_rates, key);
 
 		if (!v) {
@@ -460,34 +490,27 @@ __noinline int rate_inc(const struct ca_key *key, const struct rate_now *now)
 			for (__u32 m = 0; m < CA_MAX_MONITORS && m < cfg.nr_monitors; m++)
 				*(__u64 *)&fresh->slot[slot_of(m, now->win[m])] =
 					(1ull << 32) | now->win[m];
-			int err = bpf_map_update_elem(&ca_rates, key, fresh, BPF_NOEXIST);
-
+			err = bpf_map_update_elem(&ca_rates, key, fresh, BPF_NOEXIST);
 			if (!err)
 				return 0;
 			if (err == -E2BIG && !reclaimed) {
 				reclaimed = true;
-				if (reclaim_rates(now))
-					continue;
+				reclaim_rates(now);
+				continue;
 			}
 			if (err != -EEXIST)
 				return err;
 			continue;
 		}
-		for (__u32 m = 0; m < CA_MAX_MONITORS && m < cfg.nr_monitors; m++) {
-			__u64 *w = (__u64 *)&v->slot[slot_of(m, now->win[m])];
-			__u64 old = *(volatile __u64 *)w;
-			__u64 new = (__u32)old == now->win[m] ? old + (1ull << 32)
-							       : (1ull << 32) | now->win[m];
-
-			if ((done & (1u << m)) || (__u32)old == CA_RATE_DEAD)
-				continue;
-			if (__sync_val_compare_and_swap(w, old, new) == old)
-				done |= 1u << m;
-		}
-		if (done == all)
-			return 0;
+		err = slot_add(v, slot_of(0, now->win[0]), now->win[0], true);
+		if (err == 1)
+			continue;
+		for (__u32 m = 1; m < CA_MAX_MONITORS && m < cfg.nr_monitors; m++)
+			if (slot_add(v, slot_of(m, now->win[m]), now->win[m], false))
+				err = -EBUSY;
+		return err;
 	}
-	return -EBUSY;
+	return err == -E2BIG ? err : -EBUSY;
 }
 
 /* Count a connection in every rate entry of its session's keys. */
