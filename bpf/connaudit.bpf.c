@@ -513,6 +513,22 @@ __noinline int rate_inc(const struct ca_key *key, const struct rate_now *now)
 	return err == -E2BIG ? err : -EBUSY;
 }
 
+/* A connection missing from some rate entry: readers of windows that
+ * include second `secs` are told their count is a lower bound. */
+static __always_inline void note_rate_miss(int err, __u64 secs)
+{
+	__u32 zero = 0;
+	struct ca_health *h = bpf_map_lookup_elem(&ca_health, &zero);
+
+	if (!h)
+		return;
+	if (err == -E2BIG)
+		__sync_fetch_and_add(&h->rates_full, 1);
+	else
+		__sync_fetch_and_add(&h->rates_lost, 1);
+	h->rates_missed_at = secs;
+}
+
 /* Count a connection in every rate entry of its session's keys. */
 __noinline int rate_admit(const struct ca_mark *m)
 {
@@ -534,10 +550,8 @@ __noinline int rate_admit(const struct ca_mark *m)
 			continue;
 		int err = rate_inc(&k, &now);
 
-		if (err == -E2BIG)
-			HEALTH_ADD(rates_full, 1);
-		else if (err)
-			HEALTH_ADD(rates_lost, 1);
+		if (err)
+			note_rate_miss(err, secs);
 	}
 	return 0;
 }

@@ -109,7 +109,9 @@ struct ca_health {
 	__u64 underflow;	/* decrements that found no entry (sticky) */
 	__u64 retired;		/* set by unload: nothing updates these maps any more */
 	__u64 rates_full;	/* connections not counted in ca_rates: map full (sticky) */
-	__u64 rates_lost;	/* rate increments abandoned or misplaced by a race (sticky) */
+	__u64 rates_lost;	/* rate increments abandoned after too many retries (sticky) */
+	__u64 rates_missed_at;	/* wall-clock second of the latest of those two: windows
+				 * that end before it are exact */
 };
 
 /*

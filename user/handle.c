@@ -247,9 +247,10 @@ static int store_rate_scan(struct ca_store *s, ca_rate_fn fn, void *arg, struct 
 	}
 }
 
-/* Rates are exact unless a connection missed its entry (map full, a lost
- * race) or could not be marked (then a second pass may have counted it). */
-static int store_rate_health(struct ca_store *s, struct ca_error *err)
+/* Rates from second `since` on are exact unless a connection missed its
+ * entry since then (map full, a lost race), or one could not be marked
+ * (then a second pass may have counted it). */
+static int store_rate_health(struct ca_store *s, uint64_t since, struct ca_error *err)
 {
 	struct ca_handle *h = (struct ca_handle *)s;
 	struct ca_health copy;
@@ -264,7 +265,10 @@ static int store_rate_health(struct ca_store *s, struct ca_error *err)
 			return rc;
 		hv = &copy;
 	}
-	return hv->rates_full || hv->rates_lost || hv->marks_full ? CA_INCOMPLETE : 0;
+	if (hv->marks_full || ((hv->rates_full || hv->rates_lost) &&
+				__atomic_load_n(&hv->rates_missed_at, __ATOMIC_RELAXED) >= since))
+		return CA_INCOMPLETE;
+	return 0;
 }
 
 static uint64_t store_boot_ns(struct ca_store *s)

@@ -49,6 +49,7 @@ int ca_connections_core(struct ca_store *s, uint32_t netns, const struct ca_moni
 	struct ca_rate v;
 	struct ca_key k;
 	bool aggregate;
+	uint32_t oldest;
 	int rc, mi;
 
 	if (start > end)
@@ -77,5 +78,8 @@ int ca_connections_core(struct ca_store *s, uint32_t netns, const struct ca_moni
 			return rc;
 	}
 	*count = scan.total;
-	return s->rate_health(s, err);
+	/* The oldest second the answer covers. */
+	oldest = end < s->cfg.mon[mi].windows ? end : s->cfg.mon[mi].windows - 1u;
+	oldest = scan.now > oldest ? scan.now - oldest : 0;
+	return s->rate_health(s, (uint64_t)oldest * s->cfg.mon[mi].size, err);
 }

@@ -30,8 +30,9 @@ struct ca_store {
 	/* Call fn for every ca_rates entry. Returns 0, fn's non-zero value, or
 	 * -errno. */
 	int (*rate_scan)(struct ca_store *s, ca_rate_fn fn, void *arg, struct ca_error *err);
-	/* Like health, for connection rates. */
-	int (*rate_health)(struct ca_store *s, struct ca_error *err);
+	/* Like health, for connection rates in windows from wall-clock second
+	 * `since` on. */
+	int (*rate_health)(struct ca_store *s, uint64_t since, struct ca_error *err);
 	/* CLOCK_BOOTTIME in ns, the clock the kernel side reads. */
 	uint64_t (*boot_ns)(struct ca_store *s);
 	/* The prefix lengths the kernel aggregates. */

@@ -287,8 +287,86 @@ static void sc_rate_replace(const void *a, const void *b)
 		  -ENOENT);
 }
 
+static uint64_t rate_of(const char *cidr, const char *peer, int want_rc)
+{
+	struct ca_monitor m = { 1, 2 };
+	struct ca_cidr c;
+	struct ca_addr a;
+	uint64_t got;
+
+	CA_CHECK(ca_cidr_parse(cidr, &c, &ERR));
+	if (peer)
+		CA_CHECK(ca_addr_parse(peer, &a, &ERR));
+	int rc = ca_connections(E.h, &m, &c, smtp(), peer ? &a : NULL, 0, 1, &got, &ERR);
+
+	CA_CHECK(rc);
+	if (rc != want_rc)
+		kt_fail("connections %s peer %s: rc %d, want %d", cidr, peer ? peer : "-", rc,
+			want_rc);
+	return got;
+}
+
+static void connect_once(int lfd, const char *src)
+{
+	struct conn c = net_conn_open(lfd, src, "127.0.0.1", SMTP);
+
+	conn_close(&c);
+}
+
+/* A full ca_rates: a connection that misses its entries makes the answers
+ * about its windows lower bounds; once every entry is older than the
+ * windows kept, the next connection reclaims them and counts exactly.
+ * Loaded for the test cgroup, so that the host's connections take no room
+ * (and admission by sock_ops counts rates too). */
+static void sc_rate_full(const void *a, const void *b)
+{
+	struct ca_load_opts o = { .max_rates = 12 };
+	struct test_cgroup cg;
+	struct ca_health hv;
+	uint64_t stats[CA_STAT_NR];
+	char src[32];
+	unsigned n;
+
+	(void)a, (void)b;
+	test_cgroup_setup(&cg);
+	cg_move_self(E.cgroup);
+	CA_CHECK(ca_monitors_parse("1,2", o.monitors, &n, &ERR));
+	o.nr_monitors = (uint8_t)n;
+	o.cgroup = E.cgroup;
+	load_opts(&o);
+	int lfd = net_listen("127.0.0.1", SMTP, false);
+
+	/* 4 entries for the first peer (itself, the total, its /24 and /16),
+	 * 2 for each next one (itself, its /24): 12 in all */
+	for (int i = 1; i <= 5; i++) {
+		snprintf(src, sizeof(src), "127.0.%d.1", i);
+		connect_once(lfd, src);
+	}
+	EXPECT_EQ(rate_of("/0", NULL, 0), 5);
+	EXPECT_EQ(rate_of("/32", "127.0.5.1", 0), 1);
+	connect_once(lfd, "127.0.6.1");
+	EXPECT_EQ(rate_of("/32", "127.0.6.1", CA_INCOMPLETE), 0);
+	EXPECT_EQ(rate_of("/0", NULL, CA_INCOMPLETE), 6);
+	CA_CHECK(ca_read_health(E.h, &hv, &ERR));
+	EXPECT_EQ(hv.rates_full, 2);
+	EXPECT_EQ(hv.incomplete, 0);	/* the sessions were counted all the same */
+
+	usleep(2500000);
+	inside_second(EDGE_MS);
+	connect_once(lfd, "127.0.7.1");
+	EXPECT_EQ(rate_of("/32", "127.0.7.1", 0), 1);
+	EXPECT_EQ(rate_of("/24", "127.0.7.9", 0), 1);
+	EXPECT_EQ(rate_of("/0", NULL, 0), 1);
+	CA_CHECK(ca_read_stats(E.h, stats, &ERR));
+	if (stats[CA_STAT_RECLAIMED] < 12)
+		kt_fail("%llu stale entries reclaimed, want 12",
+			(unsigned long long)stats[CA_STAT_RECLAIMED]);
+	cg_move_self(cg.home);
+}
+
 void rates_register(kt_add_fn *add)
 {
+	add("rates/full", sc_rate_full, NULL, NULL);
 	add("rates/windows", sc_rate_windows, NULL, NULL);
 	add("rates/seeding", sc_rate_seeding, NULL, NULL);
 	add("rates/replace", sc_rate_replace, NULL, NULL);
