@@ -156,7 +156,7 @@ int ca_monitor_parse(const char *s, struct ca_monitor *out, struct ca_error *err
  * Returns 0 or -ENOSPC. */
 int ca_monitor_format(const struct ca_monitor *m, char *buf, size_t len);
 
-/* Parse a monitor list ("300,6 1800,4", separated by spaces) into out (room
+/* Parse a monitor list ("300,6 1800,4" or "300,6;1800,4") into out (room
  * for CA_MAX_MONITORS) and *n. Windows over all monitors may not exceed
  * CA_RATE_SLOTS. Returns 0, or -EINVAL saying what is wrong. */
 int ca_monitors_parse(const char *s, struct ca_monitor *out, unsigned *n, struct ca_error *err);

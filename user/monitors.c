@@ -74,24 +74,29 @@ int ca_monitor_format(const struct ca_monitor *m, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 
+static bool is_separator(char c)
+{
+	return c == ' ' || c == ';';
+}
+
 int ca_monitors_parse(const char *s, struct ca_monitor *out, unsigned *n, struct ca_error *err)
 {
 	size_t len = s ? strnlen(s, LIST_MAX + 1) : 0;
-	const char *why = NULL, *p = s, *end = s + len;
 	unsigned count = 0, slots = 0;
+	const char *why = NULL, *p, *end;
 	struct ca_monitor m;
 
 	if (!s || len > LIST_MAX)
 		return invalid(err, "monitor list", s, len, s ? "too long" : "no text (NULL)");
-	while (!why) {
-		while (p < end && *p == ' ')
+	for (p = s, end = s + len; !why;) {
+		const char *stop;
+
+		while (p < end && is_separator(*p))
 			p++;
 		if (p == end)
 			break;
-		const char *stop = memchr(p, ' ', (size_t)(end - p));
-
-		if (!stop)
-			stop = end;
+		for (stop = p; stop < end && !is_separator(*stop);)
+			stop++;
 		why = parse_one(p, (size_t)(stop - p), &m);
 		for (unsigned i = 0; !why && i < count; i++)
 			if (out[i].size == m.size && out[i].windows == m.windows)

@@ -81,6 +81,12 @@ static void test_parse_list(void **state)
 	assert_int_equal(m[1].size, 1800);
 	assert_int_equal(ca_monitors_parse("  10,6  ", m, &n, &err), 0);
 	assert_int_equal(n, 1);
+	/* ';' too: systemd splits $CONNAUDIT_ARGS at spaces, quotes or not */
+	assert_int_equal(ca_monitors_parse("300,6;1800,4", m, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(m[1].windows, 4);
+	assert_int_equal(ca_monitors_parse(";300,6; ;", m, &n, &err), 0);
+	assert_int_equal(n, 1);
 	assert_int_equal(ca_monitors_parse("1,8 2,8 3,8 4,8", m, &n, &err), 0);
 	assert_int_equal(n, 4);
 	assert_int_equal(ca_monitors_parse("1,8 2,8 3,8 4,9", m, &n, &err), -EINVAL);
@@ -90,6 +96,7 @@ static void test_parse_list(void **state)
 	assert_int_equal(ca_monitors_parse("300,6 300,6", m, &n, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "twice"));
 	assert_int_equal(ca_monitors_parse("   ", m, &n, &err), -EINVAL);
+	assert_int_equal(ca_monitors_parse(";", m, &n, &err), -EINVAL);
 	assert_int_equal(ca_monitors_parse("300,6,1800,4", m, &n, &err), -EINVAL);
 	assert_int_equal(ca_monitors_parse("300,6\t1800,4", m, &n, &err), -EINVAL);
 }
