@@ -47,15 +47,17 @@ endif
 
 # The library: one file per concern. loader.o embeds the BPF object.
 LIB_SRCS := user/cidr.c user/services.c user/count.c user/handle.c \
+            user/monitors.c user/rates.c \
             user/loader.c user/seed.c user/sysfs.c user/errors.c user/ports.c user/iter.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 LIB_VERSION := 1.0.0
 LIB_SONAME  := libconnaudit.so.$(firstword $(subst ., ,$(LIB_VERSION)))
-CLI_SRCS := user/cli.c user/cli_load.c user/cli_count.c user/cli_inspect.c user/cli_metrics.c
+CLI_SRCS := user/cli.c user/cli_load.c user/cli_count.c user/cli_inspect.c user/cli_metrics.c \
+            user/cli_connections.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
-UNIT_TESTS := test_cidr test_services test_count test_iter test_ports
-FUZZERS    := fuzz_cidr fuzz_services
+UNIT_TESTS := test_cidr test_services test_count test_iter test_ports test_monitors
+FUZZERS    := fuzz_cidr fuzz_services fuzz_monitors
 
 .PHONY: all deps test unit-test kernel-test cli-test lua-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
         install uninstall install-gen clean stress valgrind
@@ -132,7 +134,7 @@ $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(OUTPUT)/libconnaudit.a $(wildcard 
 # The real-kernel scenarios; linked statically so the same binary runs in the VM.
 KTEST_SRCS := tests/kernel/scenarios.c tests/kernel/netlib.c tests/kernel/truth.c \
               tests/kernel/churn.c tests/kernel/restarts.c tests/kernel/limits.c \
-              tests/kernel/attacks.c
+              tests/kernel/attacks.c tests/kernel/rates.c
 $(OUTPUT)/tests/kernel_test: $(KTEST_SRCS) $(wildcard tests/kernel/*.h) $(LIB_SRCS) \
 			     $(OUTPUT)/connaudit.skel.h | $(OUTPUT)/tests
 	$(call msg,CC,$@)
@@ -181,7 +183,7 @@ $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(LIB_SRCS) $(OUTPUT
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser -I$(OUTPUT) \
-		-D_GNU_SOURCE $(LIBBPF_CFLAGS) $< user/cidr.c user/services.c user/errors.c -o $@
+		-D_GNU_SOURCE $(LIBBPF_CFLAGS) $< user/cidr.c user/services.c user/monitors.c user/errors.c -o $@
 
 # A short bounded run for `make test`; `make fuzz` runs each for 10M executions.
 FUZZ_RUNS ?= 10000000

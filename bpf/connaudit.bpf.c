@@ -100,6 +100,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ca_config SEC(".maps");
 
+/* Connections per window (struct ca_rate); the loader sets the size, 1
+ * when no monitor is configured. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ca_key);
+	__type(value, struct ca_rate);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ca_rates SEC(".maps");
+
+/* A fresh struct ca_rate is built here: too big for the stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ca_rate);
+} ca_rate_scratch SEC(".maps");
+
 /* Seeding scratch, indexed by local port: the seed_gen of the namespace
  * where a LISTEN socket on that port was last seen. An array holds every
  * port, so no listener can fail to be recorded, and a new generation per
@@ -239,7 +257,8 @@ static long reclaim_one(void *map, const struct ca_key *key, __u64 *word,
  */
 #define RECLAIM_GAP_NS	(20 * 1000 * 1000ull)
 
-__u64 peers_walked_at, prefixes_walked_at;	/* bpf_ktime_get_ns() of the last walk */
+__u64 peers_walked_at, prefixes_walked_at, rates_walked_at;	/* bpf_ktime_get_ns() of
+									 * the last walk */
 
 /* Claim the right to walk now; false if a walk started less than
  * RECLAIM_GAP_NS ago (or another CPU claimed it first). */
@@ -414,6 +433,216 @@ static __always_inline bool entry_key(const struct ca_mark *m, int bit,
 	return true;
 }
 
+/*
+ * Connection rates: every admitted connection (never a seeded session) adds
+ * 1 to the current window of every monitor, in the ca_rates entry of each
+ * key its session is counted under. Called from admit(), which runs once
+ * per connection: marks make admission idempotent.
+ *
+ * Windows follow CLOCK_BOOTTIME plus the wall-clock offset the loader
+ * stored, so a step of the wall clock is followed at the next
+ * `load --replace`, not before.
+ *
+ * Entries whose every slot is older than its monitor keeps are reclaimed
+ * when an insert finds the map full: the reclaimer claims each slot by a
+ * compare-and-swap to CA_RATE_DEAD and deletes the entry only when it holds
+ * every one. An increment never adds to a DEAD slot (it looks up again),
+ * so it either lands before the claim (and the claim fails: the entry
+ * stays) or in the next entry. An unused slot holds the entry's random tag
+ * as its count, so an increment through a stale pointer into a recycled
+ * element fails its compare-and-swap rather than count for another key.
+ */
+struct rate_now {
+	__u32 win[CA_MAX_MONITORS];	/* the current window of each monitor */
+};
+
+static __always_inline __u32 slot_of(__u32 m, __u32 win)
+{
+	m &= CA_MAX_MONITORS - 1;
+	return (cfg.mon[m].base + win % cfg.mon[m].windows) & (CA_RATE_SLOTS - 1);
+}
+
+/* True when slot i of a ca_rate lies outside every window kept. */
+static __always_inline bool slot_stale(const struct rate_now *now, __u32 i, __u32 window)
+{
+	if (window == 0)
+		return true;
+	for (__u32 m = 0; m < CA_MAX_MONITORS && m < cfg.nr_monitors; m++) {
+		if (i < cfg.mon[m].base || i >= cfg.mon[m].base + cfg.mon[m].windows)
+			continue;
+		return window + cfg.mon[m].windows <= now->win[m];
+	}
+	return true;
+}
+
+struct rate_reclaim_ctx {
+	struct rate_now now;
+	bool any;	/* a flag, not a count: the verifier must see the walk converge */
+};
+
+static long reclaim_rate(void *map, const struct ca_key *key, struct ca_rate *v,
+			 struct rate_reclaim_ctx *ctx)
+{
+	__u32 i, claimed;
+
+	for (i = 0; i < CA_RATE_SLOTS; i++) {
+		__u32 window = *(volatile __u32 *)&v->slot[i].window;
+
+		if (window == CA_RATE_DEAD || !slot_stale(&ctx->now, i, window))
+			return 0;
+	}
+	for (claimed = 0; claimed < CA_RATE_SLOTS; claimed++) {
+		__u64 *w = (__u64 *)&v->slot[claimed];
+		__u64 old = *(volatile __u64 *)w;
+
+		if ((__u32)old == CA_RATE_DEAD || !slot_stale(&ctx->now, claimed, (__u32)old) ||
+		    __sync_val_compare_and_swap(w, old, CA_RATE_DEAD) != old)
+			break;
+	}
+	if (claimed < CA_RATE_SLOTS) {
+		/* An increment won: give the claimed slots back as unused ones
+		 * (they were stale, so they read as 0 either way). */
+		__u64 unused = (__u64)(bpf_get_prandom_u32() | 1) << 32;
+
+		for (i = 0; i < CA_RATE_SLOTS && i < claimed; i++)
+			*(volatile __u64 *)&v->slot[i] = unused;
+		return 0;
+	}
+	bpf_map_delete_elem(map, key);
+	stat_inc(CA_STAT_RECLAIMED);
+	ctx->any = true;
+	return 0;
+}
+
+static __noinline bool reclaim_rates(const struct rate_now *now)
+{
+	struct rate_reclaim_ctx ctx = { .now = *now };
+
+	if (!may_walk(&rates_walked_at))	/* bounded as the counters' walks are */
+		return false;
+	bpf_for_each_map_elem(&ca_rates, reclaim_rate, &ctx, 0);
+	return ctx.any;
+}
+
+/* Add one to slot `i` for window `win`. Returns 0, 1 when the slot is
+ * DEAD and dead_ends says so, or -EBUSY after INC_TRIES. */
+static __always_inline int slot_add(struct ca_rate *v, __u32 i, __u32 win, bool dead_ends)
+{
+	__u64 *w = (__u64 *)&v->slot[i & (CA_RATE_SLOTS - 1)];
+
+	for (int t = 0; t < INC_TRIES; t++) {
+		__u64 old = *(volatile __u64 *)w;
+		__u64 new = (__u32)old == win ? old + (1ull << 32) : (1ull << 32) | win;
+
+		if ((__u32)old == CA_RATE_DEAD) {
+			if (dead_ends)
+				return 1;
+			continue;
+		}
+		if (__sync_val_compare_and_swap(w, old, new) == old)
+			return 0;
+	}
+	return -EBUSY;
+}
+
+/*
+ * Add one connection to the current windows of key's entry. Global, so
+ * that the verifier checks it once, not for every key of rate_admit().
+ *
+ * Monitors go in slot order, as the reclaimer claims slots. A DEAD first
+ * slot means the entry may be on its way out: look it up again (nothing
+ * was counted yet). A DEAD later slot cannot be: the reclaimer claimed the
+ * first slot before it, so our increment there made its claim fail, and it
+ * gives the slots back; wait for that.
+ */
+__noinline int rate_inc(const struct ca_key *key, const struct rate_now *now)
+{
+	__u32 zero = 0;
+	bool reclaimed = false;
+	int err = 0;
+
+	if (!key || !now)
+		return 0;
+	for (int pass = 0; pass < 3; pass++) {
+		struct ca_rate *v = bpf_map_lookup_elem(&ca_rates, key);
+
+		if (!v) {
+			struct ca_rate *fresh = bpf_map_lookup_elem(&ca_rate_scratch, &zero);
+			__u64 tag = bpf_get_prandom_u32() | 1;
+
+			if (!fresh)
+				return -EBUSY;
+			for (int i = 0; i < CA_RATE_SLOTS; i++)
+				*(__u64 *)&fresh->slot[i] = tag << 32;
+			for (__u32 m = 0; m < CA_MAX_MONITORS && m < cfg.nr_monitors; m++)
+				*(__u64 *)&fresh->slot[slot_of(m, now->win[m])] =
+					(1ull << 32) | now->win[m];
+			err = bpf_map_update_elem(&ca_rates, key, fresh, BPF_NOEXIST);
+			if (!err)
+				return 0;
+			if (err == -E2BIG && !reclaimed) {
+				reclaimed = true;
+				reclaim_rates(now);
+				continue;
+			}
+			if (err != -EEXIST)
+				return err;
+			continue;
+		}
+		err = slot_add(v, slot_of(0, now->win[0]), now->win[0], true);
+		if (err == 1)
+			continue;
+		for (__u32 m = 1; m < CA_MAX_MONITORS && m < cfg.nr_monitors; m++)
+			if (slot_add(v, slot_of(m, now->win[m]), now->win[m], false))
+				err = -EBUSY;
+		return err;
+	}
+	return err == -E2BIG ? err : -EBUSY;
+}
+
+/* A connection missing from some rate entry: readers of windows that
+ * include second `secs` are told their count is a lower bound. */
+static __always_inline void note_rate_miss(int err, __u64 secs)
+{
+	__u32 zero = 0;
+	struct ca_health *h = bpf_map_lookup_elem(&ca_health, &zero);
+
+	if (!h)
+		return;
+	if (err == -E2BIG)
+		__sync_fetch_and_add(&h->rates_full, 1);
+	else
+		__sync_fetch_and_add(&h->rates_lost, 1);
+	h->rates_missed_at = secs;
+}
+
+/* Count a connection in every rate entry of its session's keys. */
+__noinline int rate_admit(const struct ca_mark *m)
+{
+	struct rate_now now = {};
+	struct ca_key k;
+	bool aggregate;
+	__u64 secs;
+
+	if (!m || !cfg.nr_monitors)
+		return 0;
+	secs = (bpf_ktime_get_boot_ns() + cfg.realtime_offset_ns) / 1000000000ull;
+	for (__u32 i = 0; i < CA_MAX_MONITORS && i < cfg.nr_monitors; i++)
+		now.win[i] = cfg.mon[i].size ? secs / cfg.mon[i].size : 0;
+	for (int bit = 0; bit < 2 + CA_MAX_PREFIXES; bit++) {
+		if (!entry_key(m, bit, &k, &aggregate))
+			break;
+		/* A configured full-length prefix is the peer's own entry. */
+		if (bit >= 2 && k.prefixlen == (k.family == CA_AF_INET ? 32 : 128))
+			continue;
+		int err = rate_inc(&k, &now);
+
+		if (err)
+			note_rate_miss(err, secs);
+	}
+	return 0;
+}
+
 /* Count the session described by m->key in every entry it belongs to.
  * admit() and depart() are global functions, so that the verifier checks
  * each once rather than at every call site (a load took 3.5 times longer). */
@@ -442,6 +671,8 @@ __noinline int admit(struct ca_mark *m, __u32 how)
 		m->flags |= CA_MARK_INCOMPLETE;
 		HEALTH_ADD(incomplete, 1);
 	}
+	if (how == CA_STAT_ADMITTED)
+		rate_admit(m);
 	stat_inc(how);
 	return 0;
 }

@@ -136,6 +136,45 @@ int ca_services_parse(struct ca_services *s, const char *text, size_t len,
 const struct ca_service *ca_services_find(const struct ca_services *s,
 					  const char *name, struct ca_error *err);
 
+/* ---- connection-rate monitors (user/monitors.c) ------------------------- */
+
+/* A monitor: windows of `size` seconds, the last `windows` kept. Window 0 is
+ * the current one, window k the one k windows back. */
+struct ca_monitor {
+	uint32_t size;		/* 1..CA_MONITOR_SIZE_MAX seconds */
+	uint32_t windows;	/* 1..CA_RATE_SLOTS */
+};
+
+#define CA_MONITOR_SIZE_MAX	(7u * 24 * 3600)
+#define CA_MONITOR_TEXT_MAX	24	/* "604800,32" and then some */
+
+/* Parse one monitor as Momentum writes it: "SIZE,WINDOWS" ("300,6").
+ * Returns 0, or -EINVAL with a message quoting `s`. */
+int ca_monitor_parse(const char *s, struct ca_monitor *out, struct ca_error *err);
+
+/* Format a monitor as "SIZE,WINDOWS" into buf (CA_MONITOR_TEXT_MAX suffices).
+ * Returns 0 or -ENOSPC. */
+int ca_monitor_format(const struct ca_monitor *m, char *buf, size_t len);
+
+/* Parse a monitor list ("300,6 1800,4" or "300,6;1800,4") into out (room
+ * for CA_MAX_MONITORS) and *n. Windows over all monitors may not exceed
+ * CA_RATE_SLOTS. Returns 0, or -EINVAL saying what is wrong. */
+int ca_monitors_parse(const char *s, struct ca_monitor *out, unsigned *n, struct ca_error *err);
+
+/* The index of monitor m in a loaded config. Returns it, or -ENOENT with a
+ * message listing the configured monitors. */
+int ca_monitor_find(const struct ca_config *cfg, const struct ca_monitor *m,
+		    struct ca_error *err);
+
+/* The current window number of monitor `mi` of cfg at CLOCK_BOOTTIME
+ * `boot_ns`: wall-clock seconds (as the kernel side reckons them) / size. */
+uint32_t ca_window_now(const struct ca_config *cfg, unsigned mi, uint64_t boot_ns);
+
+/* The connections one ca_rates entry holds for monitor `mi`, summed over
+ * windows start..end (0 is window `now`) that the monitor keeps. */
+uint64_t ca_rate_sum(const struct ca_config *cfg, unsigned mi, const struct ca_rate *v,
+		     uint32_t now, unsigned start, unsigned end);
+
 /* ---- queries on a loaded auditor (user/handle.c, user/count.c) --------- */
 
 struct ca_handle;
@@ -182,6 +221,15 @@ int ca_count_str(struct ca_handle *h, const struct ca_services *services,
 		 const char *cidr, const char *service, const char *peer,
 		 uint64_t *count, struct ca_error *err);
 
+/* Connections admitted to `svc` from `cidr` (as ca_count) in windows
+ * start..end of monitor m (0 the current one; windows past those kept read
+ * 0), summed. Returns 0, CA_INCOMPLETE (a lower bound: some connection
+ * could not be counted), -ENOENT when m is not a loaded monitor, -EINVAL
+ * for start > end, or another negative errno. */
+int ca_connections(struct ca_handle *h, const struct ca_monitor *m, const struct ca_cidr *cidr,
+		   const struct ca_service *svc, const struct ca_addr *peer, unsigned start,
+		   unsigned end, uint64_t *count, struct ca_error *err);
+
 /* Read the health record. Returns 0 or a negative errno. */
 int ca_read_health(struct ca_handle *h, struct ca_health *out, struct ca_error *err);
 
@@ -209,6 +257,9 @@ struct ca_load_opts {
 	uint32_t max_prefixes;	/* 0: default */
 	uint32_t max_sessions;	/* 0: default; sessions counted at once (ca_marks),
 				 * at most CA_MAX_SESSIONS */
+	uint8_t nr_monitors;	/* connection-rate monitors (ca_monitors_parse) */
+	struct ca_monitor monitors[CA_MAX_MONITORS];
+	uint32_t max_rates;	/* 0: default; ca_rates entries, with monitors */
 	bool grant_group;	/* let group `gid` read the counts (else root only) */
 	uint32_t gid;
 	unsigned mode;		/* with grant_group: mode of the map pins (0: 0640) */

@@ -15,7 +15,7 @@
 #endif
 
 #define CA_ABI_MAGIC	0x43414231u	/* "CAB1" */
-#define CA_ABI_VERSION	3u
+#define CA_ABI_VERSION	4u
 
 /* Address families as stored in keys (Linux values, spelled out for BPF). */
 #define CA_AF_ALL	0	/* per-port total over both families */
@@ -31,6 +31,7 @@
 #define CA_PIN_CONFIG	"ca_config"	/* how the auditor was loaded */
 #define CA_PIN_PORTS	"ca_ports"	/* the local ports whose sessions are admitted */
 #define CA_PIN_UNMARKED	"ca_unmarked"	/* socket storage: sessions left uncounted */
+#define CA_PIN_RATES	"ca_rates"	/* connections per window, per key (monitors) */
 #define CA_PIN_LINK_STATE	"link_set_state"	/* tp_btf/inet_sock_set_state */
 #define CA_PIN_LINK_SOCKOPS	"link_sockops"		/* sock_ops, cgroup-scoped mode only */
 #define CA_PIN_LINK_TWIN	"link_state_twin"	/* a second tp_btf program: catches
@@ -111,9 +112,46 @@ struct ca_health {
 	__u64 retired;		/* set by unload: nothing updates these maps any more */
 	__s64 uncounted;	/* gauge: live sessions not counted at all (ca_marks
 				 * was full); back to 0 when they have closed */
+	__u64 rates_full;	/* connections not counted in ca_rates: map full (sticky) */
+	__u64 rates_lost;	/* rate increments abandoned after too many retries (sticky) */
+	__u64 rates_missed_at;	/* wall-clock second of the latest of those two: windows
+				 * that end before it are exact */
 };
 /* The *_full and contention fields are totals, for rates; whether counts are
  * exact now is said by the gauges (incomplete, uncounted) and underflow. */
+
+/*
+ * Connection rates. A monitor counts admitted connections per window of
+ * `size` seconds, windows aligned to multiples of size since the Unix epoch
+ * (window number = wall-clock seconds / size), and keeps the last `windows`.
+ * ca_rates holds, per ca_key (the exact peer, each configured prefix shorter
+ * than a full address, the per-port total), one ring of slots per monitor:
+ * monitor m uses slot[base + window % windows]. A slot is one 64-bit word,
+ * updated by compare-and-swap: the window number it counts (low half) and
+ * the count. Window 0 means "never used" (its count is then a random tag of
+ * the entry, so that an update through a stale pointer into a recycled
+ * element fails); CA_RATE_DEAD marks a slot of an entry being reclaimed.
+ */
+#define CA_MAX_MONITORS	4
+#define CA_RATE_SLOTS	32	/* windows over all monitors */
+#define CA_RATE_DEAD	0xffffffffu
+
+struct ca_monitor_cfg {
+	__u32 size;		/* seconds per window */
+	__u8 windows;		/* windows kept, 1..CA_RATE_SLOTS */
+	__u8 base;		/* first slot of this monitor in ca_rate.slot */
+	__u8 pad[2];
+};
+
+struct ca_rate_slot {
+	__u32 window;		/* window number, 0: unused, CA_RATE_DEAD: reclaiming */
+	__u32 count;		/* connections in that window */
+};
+
+/* Value of ca_rates (key: struct ca_key). */
+struct ca_rate {
+	struct ca_rate_slot slot[CA_RATE_SLOTS];
+};
 
 /* Config flags. */
 #define CA_CFG_CGROUP	(1u << 0)	/* admission by sock_ops on one cgroup */
@@ -144,7 +182,14 @@ struct ca_config {
 	__u32 nr_ports;		/* bits set in ca_ports */
 	__u32 parent_mode;	/* load --group: mode of the pin dir's parent before
 				 * it was given o+x, plus CA_PARENT_MODE_SAVED; 0: untouched */
-	__u32 pad3;
+	__u32 max_rates;	/* max_entries of ca_rates (1 without monitors) */
+	/* Connection-rate monitors (see struct ca_rate). */
+	__u8 nr_monitors;
+	__u8 pad4[7];
+	struct ca_monitor_cfg mon[CA_MAX_MONITORS];
+	/* CLOCK_REALTIME - CLOCK_BOOTTIME in ns, taken by the loader at load
+	 * and at every --replace: the BPF side's wall clock. */
+	__s64 realtime_offset_ns;
 };
 #define CA_PARENT_MODE_SAVED	(1u << 16)
 

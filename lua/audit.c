@@ -6,6 +6,7 @@
  *
  *   local audit = require('msys.audit')      -- also sets global msys.audit
  *   audit.inbound_session_count(cidr, service [, peer]) -> count
+ *   audit.connections(monitor [, options | cidr]) -> count   (rates)
  *   audit.set_session_peer(addr | nil)        -- the peer of "/N" CIDRs
  *   audit.configure{pin_dir = ..., config = ...}
  *   audit.close()                             -- release the maps now
@@ -23,7 +24,10 @@
  *  - When the auditor reports that some sessions could not be counted, the
  *    count is a lower bound: it returns count, "incomplete: ...", so that
  *    `local n = f(...)` still gets a number while careful callers can check.
- *  - connections, receptions and rejections raise "not supported".
+ *  - connections: an unparsable monitor or one the auditor was not loaded
+ *    with raises, as does a bad options table (unknown key, a startv past
+ *    endv, cluster = true: cluster-wide rates are not available yet).
+ *  - receptions and rejections raise "not supported": they count messages.
  *
  * State: one full userdata per lua_State (registry key STATE_KEY, and an
  * upvalue of every module function) holds the map handle, opened lazily by
@@ -357,11 +361,14 @@ static bool handle_outdated(const struct ca_handle *h, int rc)
 	return rc == -ESTALE || rc == -ENOENT || ca_handle_stale(h);
 }
 
-/* Count, reopening once when the maps the handle holds were retired by an
+/* One query on an open handle (ca_count, ca_connections). */
+typedef int (*handle_query)(struct ca_handle *h, const void *arg, uint64_t *count,
+			    struct ca_error *err);
+
+/* Query, reopening once when the maps the handle holds were retired by an
  * unload or reload since it was opened, so a long-running host follows
  * `connaudit load` without a restart. */
-static int count_reopening(struct audit_state *st, const struct ca_cidr *cidr,
-			   const struct ca_service *svc, const struct ca_addr *peer,
+static int query_reopening(struct audit_state *st, handle_query query, const void *arg,
 			   uint64_t *count, struct ca_error *err)
 {
 	bool was_open = st->handle != NULL;
@@ -369,14 +376,28 @@ static int count_reopening(struct audit_state *st, const struct ca_cidr *cidr,
 
 	if (rc)
 		return rc;
-	rc = ca_count(st->handle, cidr, svc, peer, count, err);
+	rc = query(st->handle, arg, count, err);
 	if (rc >= 0 || !was_open || !handle_outdated(st->handle, rc))
 		return rc;
 	close_handle(st);
 	rc = open_handle(st, err);
 	if (rc)
 		return rc;
-	return ca_count(st->handle, cidr, svc, peer, count, err);
+	return query(st->handle, arg, count, err);
+}
+
+struct count_query {
+	const struct ca_cidr *cidr;
+	const struct ca_service *svc;
+	const struct ca_addr *peer;
+};
+
+static int count_query(struct ca_handle *h, const void *arg, uint64_t *count,
+		       struct ca_error *err)
+{
+	const struct count_query *q = arg;
+
+	return ca_count(h, q->cidr, q->svc, q->peer, count, err);
 }
 
 static int l_inbound_session_count(lua_State *L)
@@ -397,7 +418,192 @@ static int l_inbound_session_count(lua_State *L)
 	svc = check_parsed(L, st, 2, &st->service_arg, parse_service)->service;
 	peer = check_peer(L, st, 3);
 	check_peer_fits(L, cidr, 1, peer, 3);
-	rc = count_reopening(st, cidr, svc, peer, &count, &err);
+	rc = query_reopening(st, count_query, &(struct count_query){ cidr, svc, peer }, &count,
+			     &err);
+	return push_count(L, rc, count, &err);
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+/* msys.audit.connections(monitor [, options | cidr]): connections admitted
+ * in windows startv..endv of a loaded monitor. Options: cidr (default: the
+ * session's peer, exact), startv, endv (default 0), service (default SMTP),
+ * peer (default: the session's), cluster (only false: cluster-wide rates
+ * are not available yet). */
+struct connections_query {
+	struct ca_monitor monitor;
+	struct ca_cidr cidr;
+	const struct ca_service *svc;
+	const struct ca_addr *peer;
+	unsigned start, end;
+	bool peer_given;
+	struct ca_addr given_peer;	/* option peer */
+};
+
+static int connections_query(struct ca_handle *h, const void *arg, uint64_t *count,
+			     struct ca_error *err)
+{
+	const struct connections_query *q = arg;
+
+	return ca_connections(h, &q->monitor, &q->cidr, q->svc, q->peer, q->start, q->end,
+			      count, err);
+}
+
+static const char connections_options[] = "cidr, startv, endv, service, peer, cluster";
+
+/* Every key of the options table must be one of connections_options. */
+static void check_connections_keys(lua_State *L, int arg)
+{
+	static const char *const names[] = { "cidr", "startv", "endv", "service", "peer",
+					     "cluster", NULL };
+	const char *s;
+	size_t len;
+	bool known;
+
+	lua_pushnil(L);
+	while (lua_next(L, arg)) {
+		lua_pop(L, 1);
+		if (lua_type(L, -1) != LUA_TSTRING)
+			luaL_argerror(L, arg, lua_pushfstring(L, "option names are strings (%s), "
+				"got a %s key", connections_options, luaL_typename(L, -1)));
+		s = lua_tolstring(L, -1, &len);
+		known = false;
+		for (const char *const *n = names; *n && !known; n++)
+			known = strlen(*n) == len && memcmp(*n, s, len) == 0;
+		if (!known)
+			luaL_argerror(L, arg, lua_pushfstring(L, "unknown option \"%s\" (options: "
+				"%s)", push_quoted(L, s, len), connections_options));
+	}
+}
+
+/* Option startv or endv: a window number, 0 (the current window) and up. */
+static void read_window_option(lua_State *L, int arg, const char *name, unsigned *out)
+{
+	lua_Integer v;
+
+	if (lua_getfield(L, arg, name) != LUA_TNIL) {
+		if (!lua_isinteger(L, -1))
+			luaL_argerror(L, arg, lua_pushfstring(L, "option %s: a window number "
+				"(an integer, 0 the current window) expected, got %s", name,
+				luaL_typename(L, -1)));
+		v = lua_tointeger(L, -1);
+		if (v < 0 || v > CA_RATE_SLOTS * 1000)
+			luaL_argerror(L, arg, lua_pushfstring(L, "option %s: window %I is out of "
+				"range (0 is the current window)", name, (LUAI_UACINT)v));
+		*out = (unsigned)v;
+	}
+	lua_pop(L, 1);
+}
+
+/* Option `name` as a string at the top of the stack, or NULL (popped by
+ * the caller) when absent. */
+static const char *string_option(lua_State *L, int arg, const char *name, size_t *len)
+{
+	int type = lua_getfield(L, arg, name);
+
+	if (type == LUA_TNIL)
+		return NULL;
+	if (type != LUA_TSTRING)
+		luaL_argerror(L, arg, lua_pushfstring(L, "option %s: string expected, got %s",
+						      name, luaL_typename(L, -1)));
+	return lua_tolstring(L, -1, len);
+}
+
+static void parse_or_raise(lua_State *L, struct audit_state *st, int arg, const char *s,
+			   size_t len, arg_parser parse, union parsed *out)
+{
+	struct ca_error err;
+
+	if (parse(st, s, len, out, &err))
+		raise_bad_value(L, arg, &err);
+}
+
+/* The options table at `arg` into q; the services must be loaded. */
+static void read_connections_options(lua_State *L, struct audit_state *st, int arg,
+				     struct connections_query *q)
+{
+	union parsed v;
+	const char *s;
+	size_t len;
+
+	check_connections_keys(L, arg);
+	if ((s = string_option(L, arg, "cidr", &len))) {
+		parse_or_raise(L, st, arg, s, len, parse_cidr, &v);
+		q->cidr = v.cidr;
+	}
+	lua_pop(L, 1);
+	if ((s = string_option(L, arg, "service", &len))) {
+		parse_or_raise(L, st, arg, s, len, parse_service, &v);
+		q->svc = v.service;
+	}
+	lua_pop(L, 1);
+	if ((s = string_option(L, arg, "peer", &len))) {
+		parse_or_raise(L, st, arg, s, len, parse_addr, &v);
+		q->given_peer = v.addr;
+		q->peer_given = true;
+	}
+	lua_pop(L, 1);
+	read_window_option(L, arg, "startv", &q->start);
+	read_window_option(L, arg, "endv", &q->end);
+	if (q->start > q->end)
+		luaL_argerror(L, arg, lua_pushfstring(L, "startv %d is past endv %d: windows "
+			"startv..endv are summed, 0 being the current one", (int)q->start,
+			(int)q->end));
+	if (lua_getfield(L, arg, "cluster") != LUA_TNIL && lua_toboolean(L, -1))
+		luaL_argerror(L, arg, "cluster-wide rates are not available yet: connaudit "
+			      "counts this node's connections only (leave cluster out)");
+	lua_pop(L, 1);
+}
+
+static int l_connections(lua_State *L)
+{
+	struct audit_state *st = state_upvalue(L);
+	struct connections_query q = { .start = 0 };
+	struct ca_prefix unused;
+	struct ca_error err;
+	uint64_t count = 0;
+	union parsed v;
+	const char *s;
+	size_t len;
+	int rc;
+
+	s = check_string(L, 1, &len);
+	if (strlen(s) != len || ca_monitor_parse(s, &q.monitor, &err))
+		raise_bad_value(L, 1, strlen(s) != len ? &(struct ca_error){
+			"the monitor contains a NUL byte (SIZE,WINDOWS expected, e.g. 300,6)" } : &err);
+	rc = load_services(st, &err);
+	if (rc)
+		return push_failure(L, rc, &err);
+	parse_or_raise(L, st, 2, "SMTP", 4, parse_service, &v);
+	q.svc = v.service;
+	ca_cidr_parse("/32,/128", &q.cidr, &err);	/* the session's peer, exact */
+	switch (lua_type(L, 2)) {
+	case LUA_TNONE:
+	case LUA_TNIL:
+		break;
+	case LUA_TTABLE:
+		read_connections_options(L, st, 2, &q);
+		break;
+	case LUA_TSTRING:
+		s = lua_tolstring(L, 2, &len);
+		parse_or_raise(L, st, 2, s, len, parse_cidr, &v);
+		q.cidr = v.cidr;
+		break;
+	default:
+		luaL_argerror(L, 2, lua_pushfstring(L, "options table or CIDR string expected, "
+			"got %s", luaL_typename(L, 2)));
+	}
+	q.peer = q.peer_given ? &q.given_peer : st->has_session_peer ? &st->session_peer : NULL;
+	if (q.cidr.kind == CA_CIDR_PEER && !q.peer)
+		luaL_argerror(L, 2, "no peer address: the CIDR (by default the peer itself) "
+			      "counts around the connecting address; set it with "
+			      "msys.audit.set_session_peer() or pass option peer");
+	if (ca_cidr_resolve(&q.cidr, q.peer, &unused, &err))
+		raise_bad_value(L, 2, &err);
+	rc = query_reopening(st, connections_query, &q, &count, &err);
+	if (rc == -ENOENT && st->handle &&
+	    ca_monitor_find(ca_loaded_config(st->handle), &q.monitor, &err) < 0)
+		raise_bad_value(L, 1, &err);
 	return push_count(L, rc, count, &err);
 }
 
@@ -504,14 +710,15 @@ static int l_close(lua_State *L)
 
 static int l_unsupported(lua_State *L)
 {
-	return luaL_error(L, "msys.audit.%s is not supported by connaudit yet "
-			  "(only inbound_session_count is)",
+	return luaL_error(L, "msys.audit.%s is not supported by connaudit: it counts "
+			  "messages, which only the MTA sees; connaudit counts sessions and "
+			  "connections in the kernel (inbound_session_count, connections)",
 			  lua_tostring(L, lua_upvalueindex(1)));
 }
 
 static void add_unsupported(lua_State *L)
 {
-	static const char *const names[] = { "connections", "receptions", "rejections", NULL };
+	static const char *const names[] = { "receptions", "rejections", NULL };
 
 	for (const char *const *n = names; *n; n++) {
 		lua_pushstring(L, *n);
@@ -524,6 +731,7 @@ static void add_unsupported(lua_State *L)
 
 static const luaL_Reg module_funcs[] = {
 	{ "inbound_session_count", l_inbound_session_count },
+	{ "connections", l_connections },
 	{ "set_session_peer", l_set_session_peer },
 	{ "configure", l_configure },
 	{ "close", l_close },

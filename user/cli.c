@@ -49,6 +49,10 @@ static const struct option long_options[] = {
 	{ "listen", required_argument, NULL, O_LISTEN },
 	{ "ports", required_argument, NULL, O_PORTS },
 	{ "all-ports", no_argument, NULL, O_ALL_PORTS },
+	{ "monitors", required_argument, NULL, O_MONITORS },
+	{ "max-rates", required_argument, NULL, O_MAX_RATES },
+	{ "start", required_argument, NULL, O_START },
+	{ "end", required_argument, NULL, O_END },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -75,13 +79,17 @@ static const struct cli_command commands[] = {
 	  "  --ports LIST       count these local ports too (8025,9000-9010); by default\n"
 	  "                     only the services' ports (read now and at --replace)\n"
 	  "  --all-ports        count sessions on every local port\n"
+	  "  --monitors LIST    connection-rate monitors, \"SIZE,WINDOWS ...\": windows of\n"
+	  "                     SIZE seconds, the last WINDOWS kept (e.g. \"300,6 1800,4\")\n"
+	  "  --max-rates N      entries of the connection-rate map (with --monitors)\n"
 	  H_CONFIG
 	  "  --group NAME       let this group read the counts; --mode 0640 their mode\n"
 	  "  --replace          swap in new programs of a loaded auditor, keep the counts\n"
 	  "  --quiet            no progress lines\n",
 	  OPT(O_PIN_DIR) | OPT(O_CGROUP) | OPT(O_PREFIXES) | OPT(O_MAX_PEERS) |
 	  OPT(O_MAX_PREFIXES) | OPT(O_MAX_SESSIONS) | OPT(O_GROUP) | OPT(O_MODE) |
-	  OPT(O_REPLACE) | OPT(O_QUIET) | OPT(O_PORTS) | OPT(O_ALL_PORTS) | OPT(O_CONFIG),
+	  OPT(O_REPLACE) | OPT(O_QUIET) | OPT(O_PORTS) | OPT(O_ALL_PORTS) | OPT(O_CONFIG) |
+	  OPT(O_MONITORS) | OPT(O_MAX_RATES),
 	  0, 0, cmd_load },
 	{ "unload", "", "detach the auditor and remove its pins (root)",
 	  H_PIN_DIR "  --quiet            no progress line\n",
@@ -93,6 +101,17 @@ static const struct cli_command commands[] = {
 	  H_PIN_DIR H_CONFIG H_NETNS H_JSON,
 	  OPT(O_PEER) | OPT(O_PIN_DIR) | OPT(O_CONFIG) | OPT(O_NETNS) | OPT(O_JSON),
 	  2, 2, cmd_count },
+	{ "connections", "MONITOR CIDR [SERVICE]",
+	  "connections admitted in windows of a monitor (SERVICE default SMTP)",
+	  "  --peer ADDR        the client whose network /N and /N,/M refer to\n"
+	  "  --start K, --end L sum windows K to L back (0: the current one; default 0 0)\n"
+	  H_PIN_DIR H_CONFIG H_NETNS H_JSON,
+	  OPT(O_PEER) | OPT(O_START) | OPT(O_END) | OPT(O_PIN_DIR) | OPT(O_CONFIG) |
+	  OPT(O_NETNS) | OPT(O_JSON), 2, 3, cmd_connections },
+	{ "show", "ip ADDR", "every monitor's windows and the sessions for ADDR",
+	  "  --prefix N         for ADDR's /N instead of ADDR alone\n"
+	  H_PIN_DIR H_CONFIG H_NETNS,
+	  OPT(O_PREFIX) | OPT(O_PIN_DIR) | OPT(O_CONFIG) | OPT(O_NETNS), 2, 2, cmd_show },
 	{ "dump", "", "every (port, peer, count) in this namespace",
 	  "  --all-netns        every namespace (adds a netns column)\n"
 	  H_PIN_DIR H_NETNS H_JSON,
@@ -185,6 +204,19 @@ int cli_parse_ulong(const char *s, const char *what, unsigned long max, unsigned
 	return 0;
 }
 
+/* A window number: 0 (the current window) and up. */
+static int parse_window(const char *s, const char *what, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || *out > CA_RATE_SLOTS * 1000ul)
+		return cli_usage("%s takes a window number, 0 (the current one) or more, "
+				 "not '%s'", what, s);
+	return 0;
+}
+
 static int parse_mode(const char *s, unsigned long *out)
 {
 	char *end;
@@ -231,6 +263,10 @@ static int parse_option(struct cli *c, int id, char *arg)
 	case O_LISTEN: c->listen = arg; return 0;
 	case O_PORTS: c->ports = arg; return 0;
 	case O_ALL_PORTS: c->all_ports = true; return 0;
+	case O_MONITORS: c->monitors = arg; return 0;
+	case O_MAX_RATES: return cli_parse_ulong(arg, "--max-rates", 1u << 24, &c->max_rates);
+	case O_START: return parse_window(arg, "--start", &c->start);
+	case O_END: return parse_window(arg, "--end", &c->end);
 	case O_MODE: return parse_mode(arg, &c->mode);
 	default: return EXIT_USAGE;
 	}

@@ -15,6 +15,7 @@ enum cli_opt {
 	O_PIN_DIR = O_FIRST, O_CGROUP, O_PREFIXES, O_CONFIG, O_PEER, O_NETNS, O_PREFIX,
 	O_MAX_PEERS, O_MAX_PREFIXES, O_MAX_SESSIONS, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET,
 	O_GROUP, O_MODE, O_LISTEN, O_TOP_N, O_HELP, O_PORTS, O_ALL_PORTS,
+	O_MONITORS, O_MAX_RATES, O_START, O_END,
 	O_LAST
 };
 _Static_assert(O_LAST - O_FIRST <= 64, "cli_command.opts holds one bit per option");
@@ -50,6 +51,9 @@ struct cli {
 	unsigned long mode;	/* load: mode of the map pins */
 	unsigned long top_n;
 	unsigned long max_peers, max_prefixes, max_sessions;
+	const char *monitors;	/* load: "300,6 1800,4" */
+	unsigned long max_rates;	/* load: ca_rates entries */
+	unsigned long start, end;	/* connections: windows summed */
 	bool json, all_netns, replace, quiet;
 	bool all_ports;		/* load: audit every local port */
 	int argc;		/* positional arguments left */
@@ -138,5 +142,7 @@ int cmd_status(const struct cli *c);
 int cmd_dump(const struct cli *c);
 int cmd_top(const struct cli *c);
 int cmd_metrics(const struct cli *c);
+int cmd_connections(const struct cli *c);
+int cmd_show(const struct cli *c);
 
 #endif

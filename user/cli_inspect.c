@@ -418,6 +418,13 @@ static void put_json_string(const char *s)
 	putchar('"');
 }
 
+/* The loaded rate monitors, each quoted by `q`, separated by `sep`. */
+static void print_monitors(const struct ca_config *cfg, const char *sep, const char *q)
+{
+	for (unsigned i = 0; i < cfg->nr_monitors && i < CA_MAX_MONITORS; i++)
+		printf("%s%s%u,%u%s", i ? sep : "", q, cfg->mon[i].size, cfg->mon[i].windows, q);
+}
+
 static void print_status_text(const struct cli *c, const struct status *s)
 {
 	const struct ca_health *hv = &s->health;
@@ -439,6 +446,14 @@ static void print_status_text(const struct cli *c, const struct status *s)
 	printf("  IPv6");
 	print_prefix_text(s->cfg->v6, s->cfg->nr_v6);
 	printf("\n");
+	printf("  monitors   ");
+	print_monitors(s->cfg, " ", "");
+	if (s->cfg->nr_monitors)
+		printf(" (%s %u max; missed: map full %llu, lost %llu)\n", CA_PIN_RATES,
+		       s->cfg->max_rates, (unsigned long long)hv->rates_full,
+		       (unsigned long long)hv->rates_lost);
+	else
+		printf("none (no connection rates: load --monitors)\n");
 	for (int i = 0; i < CLI_LINKS; i++) {
 		const struct link_status *l = &s->links[i];
 
@@ -488,7 +503,12 @@ static void print_status_json(const struct cli *c, const struct status *s)
 	print_prefix_list(", ", s->cfg->v4, s->cfg->nr_v4);
 	printf("], \"ipv6\": [");
 	print_prefix_list(", ", s->cfg->v6, s->cfg->nr_v6);
-	printf("]},\n \"links\": [");
+	printf("]},\n \"monitors\": [");
+	print_monitors(s->cfg, ", ", "\"");
+	printf("], \"rates\": {\"max\": %u, \"full\": %llu, \"lost\": %llu},\n",
+	       s->cfg->max_rates, (unsigned long long)hv->rates_full,
+	       (unsigned long long)hv->rates_lost);
+	printf(" \"links\": [");
 	for (int i = 0, n = 0; i < CLI_LINKS; i++) {
 		const struct link_status *l = &s->links[i];
 

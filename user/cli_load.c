@@ -38,7 +38,9 @@ int cmd_load(const struct cli *c)
 		.max_prefixes = (uint32_t)c->max_prefixes,
 		.max_sessions = (uint32_t)c->max_sessions, .mode = (unsigned)c->mode,
 		.services = c->config, .ports = c->ports, .all_ports = c->all_ports,
+		.max_rates = (uint32_t)c->max_rates,
 	};
+	unsigned nr_monitors = 0;
 	struct ca_error err;
 
 	if (c->mode && !c->group)
@@ -50,6 +52,12 @@ int cmd_load(const struct cli *c)
 		return EXIT_USAGE;
 	if (c->prefixes && ca_parse_prefix_list(c->prefixes, &o, &err))
 		return cli_usage("--prefixes: %s", err.msg);
+	if (c->monitors && ca_monitors_parse(c->monitors, o.monitors, &nr_monitors, &err))
+		return cli_usage("--monitors: %s", err.msg);
+	if (c->max_rates && !c->monitors && !c->replace)
+		return cli_usage("--max-rates sizes the connection-rate map: it goes with "
+				 "--monitors");
+	o.nr_monitors = (uint8_t)nr_monitors;
 	if (ca_load(&o, &err))
 		return cli_fail("%s", err.msg);
 	return 0;

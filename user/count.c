@@ -16,8 +16,7 @@ void ca_key_of_prefix(struct ca_key *k, uint32_t netns, uint16_t port,
 	memcpy(k->addr, p->bytes, sizeof(k->addr));
 }
 
-/* Which map answers for p with a single lookup, if any. */
-static bool lookup_table(const struct ca_config *cfg, const struct ca_prefix *p,
+bool ca_lookup_table(const struct ca_config *cfg, const struct ca_prefix *p,
 			 bool *aggregate)
 {
 	const uint8_t *lens = p->family == CA_AF_INET ? cfg->v4 : cfg->v6;
@@ -79,7 +78,7 @@ int ca_count_core(struct ca_store *s, uint32_t netns, const struct ca_cidr *cidr
 	rc = ca_cidr_resolve(cidr, peer, &p, err);
 	if (rc)
 		return rc;
-	if (lookup_table(&s->cfg, &p, &aggregate)) {
+	if (ca_lookup_table(&s->cfg, &p, &aggregate)) {
 		for (unsigned i = 0; i < svc->nports; i++) {
 			ca_key_of_prefix(&k, netns, svc->ports[i], &p);
 			rc = s->lookup(s, aggregate, &k, &one, err);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -29,7 +30,7 @@ struct pinned_map {
 	__u32 id;
 };
 
-enum { M_PEERS, M_PREFIXES, M_STATS, M_HEALTH, M_CONFIG, M_NR };
+enum { M_PEERS, M_PREFIXES, M_STATS, M_HEALTH, M_CONFIG, M_RATES, M_NR };
 
 struct ca_handle {
 	struct ca_store store;		/* first: the core gets &h->store */
@@ -40,6 +41,7 @@ struct ca_handle {
 	/* scan buffers, allocated at open so that queries do not allocate */
 	struct ca_key keys[SCAN_BATCH];
 	struct ca_count values[SCAN_BATCH];
+	struct ca_rate rates[SCAN_BATCH];
 };
 
 static const struct pinned_map expected[M_NR] = {
@@ -53,6 +55,8 @@ static const struct pinned_map expected[M_NR] = {
 		       sizeof(struct ca_health), -1, 0 },
 	[M_CONFIG] = { CA_PIN_CONFIG, BPF_MAP_TYPE_ARRAY, sizeof(__u32),
 		       sizeof(struct ca_config), -1, 0 },
+	[M_RATES] = { CA_PIN_RATES, BPF_MAP_TYPE_HASH, sizeof(struct ca_key),
+		      sizeof(struct ca_rate), -1, 0 },
 };
 
 static int open_error(const char *pin_dir, const char *path, int rc, struct ca_error *err)
@@ -204,6 +208,78 @@ static int store_health(struct ca_store *s, struct ca_error *err)
 	return 0;
 }
 
+static int store_rate_lookup(struct ca_store *s, const struct ca_key *key, struct ca_rate *out,
+			     struct ca_error *err)
+{
+	struct ca_handle *h = (struct ca_handle *)s;
+
+	if (bpf_map_lookup_elem(h->maps[M_RATES].fd, key, out)) {
+		if (errno != ENOENT)
+			return ca_errf(err, -errno, "map lookup failed: %s", strerror(errno));
+		memset(out, 0, sizeof(*out));
+	}
+	return 0;
+}
+
+static int store_rate_scan(struct ca_store *s, ca_rate_fn fn, void *arg, struct ca_error *err)
+{
+	struct ca_handle *h = (struct ca_handle *)s;
+	struct ca_key batch_in, batch_out;
+	bool first = true;
+
+	for (;;) {
+		__u32 n = SCAN_BATCH;
+		int rc = bpf_map_lookup_batch(h->maps[M_RATES].fd, first ? NULL : &batch_in,
+					      &batch_out, h->keys, h->rates, &n, NULL);
+
+		if (rc && rc != -ENOENT)
+			return ca_errf(err, rc, "batched map lookup failed: %s", strerror(-rc));
+		for (__u32 i = 0; i < n; i++) {
+			int stop = fn(&h->keys[i], &h->rates[i], arg);
+
+			if (stop)
+				return stop;
+		}
+		if (rc == -ENOENT)
+			return 0;
+		batch_in = batch_out;
+		first = false;
+	}
+}
+
+/* Rates from second `since` on are exact unless a connection missed its
+ * entry since then (map full, a lost race), or one could not be marked
+ * (then a second pass may have counted it). */
+static int store_rate_health(struct ca_store *s, uint64_t since, struct ca_error *err)
+{
+	struct ca_handle *h = (struct ca_handle *)s;
+	struct ca_health copy;
+	const struct ca_health *hv = h->health;
+	int rc = store_health(s, err);
+
+	if (rc < 0)
+		return rc;
+	if (!hv) {
+		rc = ca_read_health(h, &copy, err);
+		if (rc)
+			return rc;
+		hv = &copy;
+	}
+	if (hv->marks_full || ((hv->rates_full || hv->rates_lost) &&
+				__atomic_load_n(&hv->rates_missed_at, __ATOMIC_RELAXED) >= since))
+		return CA_INCOMPLETE;
+	return 0;
+}
+
+static uint64_t store_boot_ns(struct ca_store *s)
+{
+	struct timespec ts;
+
+	(void)s;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 int ca_open(struct ca_handle **out, const char *pin_dir, struct ca_error *err)
 {
 	struct ca_handle *h = calloc(1, sizeof(*h));
@@ -217,6 +293,10 @@ int ca_open(struct ca_handle **out, const char *pin_dir, struct ca_error *err)
 	h->store.lookup = store_lookup;
 	h->store.scan = store_scan;
 	h->store.health = store_health;
+	h->store.rate_lookup = store_rate_lookup;
+	h->store.rate_scan = store_rate_scan;
+	h->store.rate_health = store_rate_health;
+	h->store.boot_ns = store_boot_ns;
 	h->netns_self = h->netns = ca_netns_self();
 	for (int i = 0; i < M_NR && !rc; i++)
 		rc = open_map(h, &h->maps[i], err);
@@ -294,6 +374,14 @@ int ca_count(struct ca_handle *h, const struct ca_cidr *cidr, const struct ca_se
 	     const struct ca_addr *peer, uint64_t *count, struct ca_error *err)
 {
 	return ca_count_core(&h->store, h->netns, cidr, svc, peer, count, err);
+}
+
+int ca_connections(struct ca_handle *h, const struct ca_monitor *m, const struct ca_cidr *cidr,
+		   const struct ca_service *svc, const struct ca_addr *peer, unsigned start,
+		   unsigned end, uint64_t *count, struct ca_error *err)
+{
+	return ca_connections_core(&h->store, h->netns, m, cidr, svc, peer, start, end, count,
+				   err);
 }
 
 int ca_count_str(struct ca_handle *h, const struct ca_services *services, const char *cidr,

@@ -35,6 +35,7 @@
 #define DEFAULT_MAX_PEERS	65536
 #define DEFAULT_MAX_PREFIXES	65536
 #define DEFAULT_MAX_SESSIONS	65536
+#define DEFAULT_MAX_RATES	65536
 #define LOCK_WAIT_MS		30000
 #define LOCK_POLL_MS		50
 #define STAGING_INFIX		"-staging-"  /* bpffs forbids dots in names */
@@ -230,6 +231,44 @@ static bool pin_exists(const char *dir, const char *name)
 	return access(path, F_OK) == 0;
 }
 
+/* The wall clock the BPF side reckons windows by: CLOCK_BOOTTIME plus this
+ * offset, taken now. */
+static int64_t realtime_offset_ns(void)
+{
+	struct timespec rt, boot;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	return (int64_t)(rt.tv_sec - boot.tv_sec) * 1000000000 + (rt.tv_nsec - boot.tv_nsec);
+}
+
+/* Connection-rate monitors: each gets its run of slots in struct ca_rate. */
+static int rates_config(const struct ca_load_opts *o, struct ca_config *c, struct ca_error *err)
+{
+	unsigned base = 0;
+
+	if (o->nr_monitors > CA_MAX_MONITORS)
+		return ca_errf(err, -EINVAL, "%u monitors: at most %u", o->nr_monitors,
+			       CA_MAX_MONITORS);
+	for (unsigned i = 0; i < o->nr_monitors; i++) {
+		const struct ca_monitor *m = &o->monitors[i];
+
+		if (!m->size || m->size > CA_MONITOR_SIZE_MAX || !m->windows ||
+		    base + m->windows > CA_RATE_SLOTS)
+			return ca_errf(err, -EINVAL, "monitor %u,%u: sizes are 1..%u s, and at "
+				       "most %u windows over all monitors", m->size, m->windows,
+				       CA_MONITOR_SIZE_MAX, CA_RATE_SLOTS);
+		c->mon[i] = (struct ca_monitor_cfg){ .size = m->size,
+						     .windows = (__u8)m->windows,
+						     .base = (__u8)base };
+		base += m->windows;
+	}
+	c->nr_monitors = o->nr_monitors;
+	c->max_rates = !o->nr_monitors ? 1 : o->max_rates ? o->max_rates : DEFAULT_MAX_RATES;
+	c->realtime_offset_ns = realtime_offset_ns();
+	return 0;
+}
+
 static void config_from_opts(const struct ca_load_opts *o, uint64_t cgroup_id,
 			     struct ca_config *c)
 {
@@ -271,6 +310,7 @@ static int open_and_load(struct connaudit_bpf **out, const char *pin_root,
 	bpf_map__set_max_entries(skel->maps.ca_peers, c->max_peers);
 	bpf_map__set_max_entries(skel->maps.ca_prefixes, c->max_prefixes);
 	bpf_map__set_max_entries(skel->maps.ca_marks, c->max_sessions);
+	bpf_map__set_max_entries(skel->maps.ca_rates, c->max_rates);
 	bpf_program__set_autoload(skel->progs.on_sockops, c->flags & CA_CFG_CGROUP);
 	rc = connaudit_bpf__load(skel);
 	if (rc) {
@@ -388,7 +428,8 @@ static int grant_readers(const char *pin_dir, const struct ca_load_opts *o,
 			 struct ca_config *c, struct ca_error *err)
 {
 	static const char *const maps[] = { CA_PIN_PEERS, CA_PIN_PREFIXES, CA_PIN_MARKS,
-					    CA_PIN_STATS, CA_PIN_HEALTH, CA_PIN_CONFIG };
+					    CA_PIN_STATS, CA_PIN_HEALTH, CA_PIN_CONFIG,
+					    CA_PIN_RATES };
 	unsigned mode = o->mode ? o->mode : 0640;
 	char path[PATH_MAX], parent[PATH_MAX];
 	struct stat st;
@@ -508,6 +549,8 @@ static int load_fresh(const struct ca_load_opts *o, const char *pin_dir, struct 
 	}
 	config_from_opts(o, cgroup_id, &c);
 	rc = ports_from_opts(o, &ports, &c, err);
+	if (!rc)
+		rc = rates_config(o, &c, err);
 	if (rc)
 		goto out;
 	snprintf(staging, sizeof(staging), "%s" STAGING_INFIX "%d", pin_dir, (int)getpid());
@@ -621,9 +664,12 @@ static int load_replace(const struct ca_load_opts *o, const char *pin_dir, struc
 	if (rc)
 		return rc;
 	if (o->nr_v4 || o->nr_v6 || o->cgroup || o->max_peers || o->max_prefixes ||
-	    o->max_sessions || o->grant_group)
+	    o->max_sessions || o->grant_group || o->nr_monitors || o->max_rates)
 		return ca_errf(err, -EINVAL, "--replace keeps the loaded settings; to change "
-			       "prefixes, cgroup, sizes or group, unload and load again");
+			       "prefixes, cgroup, sizes, monitors or group, unload and load "
+			       "again");
+	/* Rate windows follow the wall clock as it is now (after a step). */
+	c.realtime_offset_ns = realtime_offset_ns();
 	was_all = c.flags & CA_CFG_ALL_PORTS;
 	c.flags = (c.flags & ~CA_CFG_ALL_PORTS) | (o->all_ports ? CA_CFG_ALL_PORTS : 0);
 	rc = ports_from_opts(o, &ports, &c, err);

@@ -9,6 +9,7 @@
 #include "connaudit.h"
 
 typedef int (*ca_entry_fn)(const struct ca_key *key, uint64_t count, void *arg);
+typedef int (*ca_rate_fn)(const struct ca_key *key, const struct ca_rate *v, void *arg);
 
 struct ca_store {
 	/* *count = the count at key in ca_prefixes (aggregate) or ca_peers,
@@ -22,6 +23,18 @@ struct ca_store {
 	/* 0 when counts are exact, CA_INCOMPLETE when some session could not be
 	 * counted, -ESTALE when the maps were retired by an unload. */
 	int (*health)(struct ca_store *s, struct ca_error *err);
+	/* *out = the ca_rates entry at key, all zero when absent. Returns 0 or
+	 * -errno. */
+	int (*rate_lookup)(struct ca_store *s, const struct ca_key *key, struct ca_rate *out,
+			   struct ca_error *err);
+	/* Call fn for every ca_rates entry. Returns 0, fn's non-zero value, or
+	 * -errno. */
+	int (*rate_scan)(struct ca_store *s, ca_rate_fn fn, void *arg, struct ca_error *err);
+	/* Like health, for connection rates in windows from wall-clock second
+	 * `since` on. */
+	int (*rate_health)(struct ca_store *s, uint64_t since, struct ca_error *err);
+	/* CLOCK_BOOTTIME in ns, the clock the kernel side reads. */
+	uint64_t (*boot_ns)(struct ca_store *s);
 	/* The prefix lengths the kernel aggregates. */
 	struct ca_config cfg;
 };
@@ -32,6 +45,17 @@ struct ca_store {
 int ca_count_core(struct ca_store *s, uint32_t netns, const struct ca_cidr *cidr,
 		  const struct ca_service *svc, const struct ca_addr *peer,
 		  uint64_t *count, struct ca_error *err);
+
+/* Connections in windows start..end of monitor m to the ports of svc from
+ * cidr: one ca_rates lookup per port for the exact peer, a configured
+ * prefix or all peers, else one scan. Returns 0, CA_INCOMPLETE or -errno. */
+int ca_connections_core(struct ca_store *s, uint32_t netns, const struct ca_monitor *m,
+			const struct ca_cidr *cidr, const struct ca_service *svc,
+			const struct ca_addr *peer, unsigned start, unsigned end,
+			uint64_t *count, struct ca_error *err);
+
+/* True when one lookup answers for p: *aggregate says in which map. */
+bool ca_lookup_table(const struct ca_config *cfg, const struct ca_prefix *p, bool *aggregate);
 
 /* The key of prefix p on port in netns (the layout both maps use). */
 void ca_key_of_prefix(struct ca_key *k, uint32_t netns, uint16_t port,

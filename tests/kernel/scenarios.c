@@ -1430,6 +1430,7 @@ static void register_all(void)
 	add("scale", sc_scale, NULL, NULL);
 	limits_register(add);
 	attacks_register(add);
+	rates_register(add);
 	restarts_register(add);
 	churn_register(add);
 }

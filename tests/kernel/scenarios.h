@@ -183,5 +183,6 @@ void churn_register(kt_add_fn *add);
 void restarts_register(kt_add_fn *add);
 void limits_register(kt_add_fn *add);
 void attacks_register(kt_add_fn *add);
+void rates_register(kt_add_fn *add);
 
 #endif

@@ -97,8 +97,12 @@ LIVE_HOLD_SPECS=('listen=[::]:25' 'listen=[::]:2025'
 	'conn=fd00:ca::2>[fd00:ca::1]:25*2' 'conn=fd00:ca::3>[fd00:ca::1]:25'
 	'conn=fd00:ca:0:1::4>[fd00:ca::1]:25')
 
+# Rate monitors of the live auditor: the example policy's, one test_rates.lua
+# counts exactly, and one of 1 s windows that it watches rotate.
+LIVE_MONITORS="900,4 60,2 1,3"
+
 group_b() {
-	if ! { live_netns_add "${LIVE_V6_ADDRS[@]}" && live_load &&
+	if ! { live_netns_add "${LIVE_V6_ADDRS[@]}" && live_load --monitors "$LIVE_MONITORS" &&
 	       live_hold "$TMP/holdconns.out" "${LIVE_HOLD_SPECS[@]}"; }; then
 		echo "not ok - live setup failed"
 		FAILED=$((FAILED + 1))
@@ -106,6 +110,8 @@ group_b() {
 	fi
 	local env=(env "${LUA_ENV[@]}" CONNAUDIT_PIN_DIR="$LIVE_PIN_DIR"
 		   CONNAUDIT_CONFIG="$TMP/services.conf" CONNAUDIT_BIN="$LIVE_BIN")
+	# First: test_live.lua reloads the auditor, which starts the windows anew.
+	run_suite "live rates" live_ns "${env[@]}" lua5.4 "$HERE/test_rates.lua"
 	run_suite "live counts" live_ns "${env[@]}" lua5.4 "$HERE/test_live.lua"
 	run_suite "C API (live)" live_ns "${env[@]}" CONNAUDIT_LIVE=1 \
 		"$BUILD/tests/lua/host" "$HERE/test_host.lua"

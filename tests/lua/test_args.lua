@@ -72,13 +72,72 @@ T.test('require refuses a global msys that is not a table', function()
   package.loaded['msys.audit'] = audit
 end)
 
-for _, name in ipairs { 'connections', 'receptions', 'rejections' } do
-  T.test(name .. ' raises "not supported"', function()
+for _, name in ipairs { 'receptions', 'rejections' } do
+  T.test(name .. ' raises "not supported": it counts messages', function()
     T.eq(type(audit[name]), 'function', name)
-    T.raises({ 'msys.audit.' .. name, 'not supported by connaudit' }, audit[name])
+    T.raises({ 'msys.audit.' .. name, 'not supported by connaudit', 'messages' },
+             audit[name])
     T.raises({ 'not supported' }, audit[name], '/24', 'SMTP')
   end)
 end
+
+---- connections: arguments ---------------------------------------------------
+
+local connections = audit.connections
+
+T.test('connections: a monitor that is not SIZE,WINDOWS raises', function()
+  for _, bad in ipairs { '300', '300,0', '0,6', '300,6,1', ' 300,6', '300,33', 'x', '',
+                         '300,6\0' } do
+    T.raises({ arg_error(1), 'SIZE,WINDOWS' }, connections, bad, '/0')
+  end
+  T.raises({ arg_error(1), 'got number 300' }, connections, 300, '/0')
+  T.raises({ arg_error(1), 'got no value' }, connections)
+end)
+
+T.test('connections: bad options raise, naming what is wrong', function()
+  local cases = {
+    { { cidr = '/129' }, 'invalid CIDR' },
+    { { cidr = 24 }, 'option cidr: string expected, got number' },
+    { { startv = -1 }, 'out of range' },
+    { { endv = 1.5 }, 'option endv: a window number' },
+    { { endv = '1' }, 'option endv: a window number' },
+    { { startv = 2, endv = 1 }, 'startv 2 is past endv 1' },
+    { { startv = 1 }, 'startv 1 is past endv 0' },
+    { { cluster = true }, 'cluster-wide rates are not available yet' },
+    { { service = 'NoSuch' }, 'unknown service' },
+    { { service = 'SMTP\0x' }, 'NUL' },
+    { { peer = 'not-an-address' }, 'invalid address' },
+    { { cidrs = '/24' }, 'unknown option "cidrs"' },
+    { { [1] = '/24' }, 'option names are strings' },
+  }
+  for _, case in ipairs(cases) do
+    T.raises({ arg_error(2), case[2] }, connections, '300,6', case[1])
+  end
+  T.raises({ arg_error(2), 'options table or CIDR string expected, got number' },
+           connections, '300,6', 24)
+  T.raises({ arg_error(2), 'invalid CIDR' }, connections, '300,6', '/24/')
+end)
+
+T.test('connections: a peer-relative CIDR without a peer raises', function()
+  audit.set_session_peer(nil)
+  T.raises({ arg_error(2), 'no peer address', 'set_session_peer' }, connections, '300,6')
+  T.raises({ arg_error(2), 'no peer address' }, connections, '300,6', { cidr = '/24' })
+  T.raises({ arg_error(2), 'no peer address' }, connections, '300,6', '/24,/64')
+  audit.set_session_peer('192.0.2.1')
+  T.raises({ arg_error(2), '/128', 'IPv4' }, connections, '300,6', '/128')
+  audit.set_session_peer(nil)
+end)
+
+T.test('connections: valid arguments and no auditor give nil and a message', function()
+  expect_failure(MISSING_PIN_DIR, connections('300,6', '/0'))
+  expect_failure(MISSING_PIN_DIR, connections('300,6', { cidr = '/0', startv = 0, endv = 5,
+                                                         service = 'SMTP', cluster = false }))
+  expect_failure(MISSING_PIN_DIR, connections('300,6', { peer = '192.0.2.1' }))
+  audit.set_session_peer('192.0.2.1')
+  expect_failure(MISSING_PIN_DIR, connections('300,6'))
+  expect_failure(MISSING_PIN_DIR, connections('300,6', '/24'))
+  audit.set_session_peer(nil)
+end)
 
 ---- wrong types, every position ---------------------------------------------
 
