@@ -57,13 +57,13 @@ CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 UNIT_TESTS := test_cidr test_services test_count
 FUZZERS    := fuzz_cidr fuzz_services
 
-.PHONY: all deps test unit-test kernel-test lua-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
+.PHONY: all lua-modules lua-modules-found deps test unit-test kernel-test lua-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
         install uninstall install-gen clean stress valgrind
 .DELETE_ON_ERROR:
 .SECONDARY:
 
 all: $(OUTPUT)/connaudit $(OUTPUT)/libconnaudit.a $(OUTPUT)/libconnaudit.so \
-     $(OUTPUT)/lua/msys/audit.so
+     $(OUTPUT)/lua/msys/audit.so lua-modules
 
 # Installs missing Debian packages; fast and silent when nothing is missing.
 deps:
@@ -106,12 +106,33 @@ $(OUTPUT)/connaudit: $(CLI_OBJS) $(OUTPUT)/libconnaudit.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LIBBPF_LIBS) $(MHD_LIBS) -o $@
 
-# Lua 5.4 module: require('msys.audit') with LUA_CPATH='build/lua/?.so;;'
+# The Lua module, one build per Lua C API whose headers are installed:
+# build/lua/VERSION/msys/audit.so, require('msys.audit') with
+# LUA_CPATH='build/lua/VERSION/?.so;;'. 5.1 is built with LuaJIT's headers
+# when present (rspamd, OpenResty), else PUC 5.1's: it loads in both. The
+# pkg-config name of each version's headers, empty when not installed:
+lua_pc_5.1 = $(firstword $(foreach p,luajit lua5.1,$(shell pkg-config --exists $(p) && echo $(p))))
+lua_pc_5.3 = $(shell pkg-config --exists lua5.3 && echo lua5.3)
+lua_pc_5.4 = lua5.4
+LUA_VERSIONS = $(foreach v,5.1 5.3 5.4,$(if $(lua_pc_$(v)),$(v)))
+
+# Which versions to build is decided after deps has run (a fresh machine
+# gets the headers from it), so by a second make.
+lua-modules: $(OUTPUT)/libconnaudit.a | deps
+	$(Q)$(MAKE) --no-print-directory lua-modules-found
+lua-modules-found: $(foreach v,$(LUA_VERSIONS),$(OUTPUT)/lua/$(v)/msys/audit.so)
+
 # --exclude-libs: export only the module's own symbols, not libconnaudit's.
-$(OUTPUT)/lua/msys/audit.so: lua/audit.c lua/msys_audit.h $(OUTPUT)/libconnaudit.a | $(OUTPUT)/lua/msys
+$(OUTPUT)/lua/%/msys/audit.so: lua/audit.c lua/compat.h lua/msys_audit.h $(OUTPUT)/libconnaudit.a
 	$(call msg,LUA,$@)
-	$(Q)$(CC) $(CFLAGS) -Ilua $(LUA_CFLAGS) $(LIBBPF_CFLAGS) -shared $(LDFLAGS) \
-		-Wl,--exclude-libs,ALL $< $(OUTPUT)/libconnaudit.a $(LIBBPF_LIBS) -o $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Ilua $(shell pkg-config --cflags $(lua_pc_$*)) $(LIBBPF_CFLAGS) -shared \
+		$(LDFLAGS) -Wl,--exclude-libs,ALL $< $(OUTPUT)/libconnaudit.a $(LIBBPF_LIBS) -o $@
+
+# The 5.4 module where it has always been: LUA_CPATH='build/lua/?.so;;'.
+$(OUTPUT)/lua/msys/audit.so: $(OUTPUT)/lua/5.4/msys/audit.so | $(OUTPUT)/lua/msys
+	$(call msg,CP,$@)
+	$(Q)cp $< $@
 
 # ---- tests ----------------------------------------------------------------
 
@@ -211,7 +232,7 @@ $(OUTPUT)/bench/floor: bench/floor.c $(OUTPUT)/bench/floor.skel.h
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -I$(OUTPUT)/bench $(LIBBPF_CFLAGS) $< $(LDFLAGS) $(LIBBPF_LIBS) -o $@
 
-$(OUTPUT)/bench/lua_vs_c: bench/lua_vs_c.c lua/audit.c lua/msys_audit.h $(OUTPUT)/libconnaudit.a
+$(OUTPUT)/bench/lua_vs_c: bench/lua_vs_c.c lua/audit.c lua/compat.h lua/msys_audit.h $(OUTPUT)/libconnaudit.a
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -Ilua $(LUA_CFLAGS) $(LIBBPF_CFLAGS) bench/lua_vs_c.c lua/audit.c \
