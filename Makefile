@@ -176,7 +176,17 @@ kernel-test: $(OUTPUT)/tests/kernel_test $(OUTPUT)/tests/holdconns $(OUTPUT)/con
 # bench-smoke.
 SANITIZE_PATH = $(if $(filter 1,$(SANITIZE)),PATH="$(CURDIR)/tests/sanitize:$$PATH" \
 		LUAROCKS_CONFIG="$(CURDIR)/tests/sanitize/luarocks.lua")
-lua-test: $(OUTPUT)/lua/msys/audit.so $(OUTPUT)/connaudit $(OUTPUT)/tests/holdconns
+# tests/lua/host.c, the embedding host of test_host.lua, for each Lua the
+# module is built for, linking that build.
+$(OUTPUT)/tests/lua/host-%: tests/lua/host.c lua/compat.h lua/msys_audit.h $(OUTPUT)/lua/%/msys/audit.so
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Ilua $(shell pkg-config --cflags $(lua_pc_$*)) $< \
+		-L$(OUTPUT)/lua/$*/msys -l:audit.so -Wl,-rpath,$(abspath $(OUTPUT)/lua/$*/msys) \
+		$(LDFLAGS) $(shell pkg-config --libs $(lua_pc_$*)) -o $@
+
+lua-test: $(OUTPUT)/lua/msys/audit.so $(OUTPUT)/connaudit $(OUTPUT)/tests/holdconns \
+	  $(foreach v,$(LUA_VERSIONS),$(OUTPUT)/tests/lua/host-$(v))
 	$(Q)$(SANITIZE_PATH) tests/lua/run.sh $(OUTPUT)
 
 # Needs root for most of it; what cannot run here says "skip".
