@@ -185,9 +185,15 @@ $(OUTPUT)/tests/lua/host-%: tests/lua/host.c lua/compat.h lua/msys_audit.h $(OUT
 		-L$(OUTPUT)/lua/$*/msys -l:audit.so -Wl,-rpath,$(abspath $(OUTPUT)/lua/$*/msys) \
 		$(LDFLAGS) $(shell pkg-config --libs $(lua_pc_$*)) -o $@
 
+# One client session from a chosen address, for tests/lua/haproxy.sh.
+$(OUTPUT)/tests/smtpclient: tests/lua/smtpclient.c tests/kernel/netlib.c tests/kernel/netlib.h | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/kernel tests/lua/smtpclient.c tests/kernel/netlib.c $(LDFLAGS) -o $@
+
 lua-test: $(OUTPUT)/lua/msys/audit.so $(OUTPUT)/connaudit $(OUTPUT)/tests/holdconns \
-	  $(foreach v,$(LUA_VERSIONS),$(OUTPUT)/tests/lua/host-$(v))
+	  $(foreach v,$(LUA_VERSIONS),$(OUTPUT)/tests/lua/host-$(v)) $(OUTPUT)/tests/smtpclient
 	$(Q)$(SANITIZE_PATH) tests/lua/run.sh $(OUTPUT)
+	$(Q)tests/lua/haproxy.sh $(OUTPUT)
 
 # Needs root for most of it; what cannot run here says "skip".
 ops-test: all $(OUTPUT)/tests/holdconns
