@@ -28,10 +28,29 @@ M.limits = {
 
 M.service = 'SMTP'
 
--- When the auditor fails (not loaded, no permission): accept, so that a
--- monitoring outage never stops the mail, and let the caller log the note.
--- false defers every connection with a 421 4.3.0 instead.
+-- When a count is unknown (the auditor is not loaded, no permission) or
+-- incomplete (the auditor could not count some sessions, so the number is
+-- a lower bound): fail open, accepting the session unless a lower bound is
+-- already over its limit, and log a line through M.log that says so, so
+-- that a monitoring outage neither stops the mail nor passes unnoticed.
+-- false fails closed: such sessions are deferred with a 421 4.3.0 (also
+-- logged).
 M.fail_open = true
+
+-- Where those lines go: replace it with the host's logger.
+function M.log(line)
+  io.stderr:write(line, '\n')
+end
+
+local TEMPFAIL = { code = 421, message = '4.3.0 temporary failure, try again later' }
+
+-- The decision when a count is unknown or incomplete, logged.
+local function unsure(counts)
+  local what = M.fail_open and 'accepted (fail open)' or 'deferred (fail closed)'
+  M.log('connaudit: ' .. what .. ' on an unknown or incomplete count: ' .. M.describe(counts))
+  if M.fail_open then return nil, counts end
+  return TEMPFAIL, counts
+end
 
 -- Count every limit (so a log line can show all of them), then decide.
 -- Returns nil (accept) or {code=421, message=...}, and the counts:
@@ -43,15 +62,13 @@ function M.check(limits, peer)
   for i, limit in ipairs(limits or M.limits) do
     local n, note = msys.audit.inbound_session_count(limit.cidr, M.service, peer)
     counts.note = counts.note or note
-    if n == nil then
-      if M.fail_open then return nil, counts end
-      return { code = 421, message = '4.3.0 temporary failure, try again later' }, counts
-    end
+    if n == nil then return unsure(counts) end
     counts[i] = { cidr = limit.cidr, count = n, max = limit.max }
     if not refusal and n > limit.max then
       refusal = { code = 421, message = limit.message }
     end
   end
+  if counts.note and not refusal then return unsure(counts) end
   return refusal, counts
 end
 

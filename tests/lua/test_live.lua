@@ -232,18 +232,51 @@ T.test('policy: the default limits accept this light load', function()
   audit.set_session_peer(nil)
 end)
 
-T.test('policy: a failing auditor fails open, or defers when told to', function()
+-- policy.check with its log lines caught; fail_open as given.
+local function check_logged(fail_open)
+  local lines, log = {}, policy.log
+  policy.log = function(line) lines[#lines + 1] = line end
+  policy.fail_open = fail_open
+  local decision, counts = policy.check()
+  policy.log, policy.fail_open = log, true
+  return decision, counts, table.concat(lines, '\n')
+end
+
+T.test('policy: a failing auditor fails open with a log line, or defers when told to', function()
   audit.set_session_peer('127.0.0.2')
   audit.configure { pin_dir = PIN_DIR .. '-missing' }
-  local decision, counts = policy.check()
+  local decision, counts, logged = check_logged(true)
   T.eq(decision, nil, 'decision')
   T.contains(counts.note, PIN_DIR .. '-missing', 'note')
-  policy.fail_open = false
-  decision = policy.check()
-  policy.fail_open = true
+  T.contains(logged, 'accepted (fail open)', 'log line')
+  T.contains(logged, PIN_DIR .. '-missing', 'log line names the failure')
+  decision, counts, logged = check_logged(false)
   T.eq(decision and decision.code, 421, 'deferred')
   T.contains(decision.message, '4.3.0', 'message')
+  T.contains(logged, 'deferred (fail closed)', 'log line')
   audit.configure {}
+  audit.set_session_peer(nil)
+end)
+
+T.test('policy: an incomplete count is accepted with a log line, or deferred', function()
+  audit.set_session_peer('127.0.0.2')
+  local decision, _, logged = check_logged(true)
+  T.eq(decision, nil, 'complete count: accepted')
+  T.eq(logged, '', 'complete count: nothing logged')
+  connaudit('unload')
+  connaudit('load --max-peers 2') -- too few entries for this namespace's peers
+  local counts
+  decision, counts, logged = check_logged(true)
+  local closed_decision, _, closed_logged = check_logged(false)
+  connaudit('unload')
+  connaudit('load')
+  T.eq(decision, nil, 'fail open: accepted')
+  T.contains(counts.note, 'incomplete: ', 'note')
+  T.contains(logged, 'accepted (fail open)', 'fail open: log line')
+  T.contains(logged, 'incomplete: ', 'fail open: the log line says why')
+  T.eq(closed_decision and closed_decision.code, 421, 'fail closed: deferred')
+  T.contains(closed_decision.message, '4.3.0', 'fail closed: message')
+  T.contains(closed_logged, 'deferred (fail closed)', 'fail closed: log line')
   audit.set_session_peer(nil)
 end)
 
