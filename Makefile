@@ -279,11 +279,15 @@ DOCDIR     ?= $(PREFIX)/share/doc/connaudit
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 LDCONFIG   ?= ldconfig
-# Debian's lua5.4 searches /usr/local/lib/lua/5.4 but not the multiarch
-# /usr/local/lib/x86_64-linux-gnu/lua/5.4; packages (PREFIX=/usr) go to
-# lua5.4.pc's INSTALL_CMOD, /usr/lib/x86_64-linux-gnu/lua/5.4.
-LUA_CMODDIR ?= $(if $(filter /usr,$(PREFIX)),$(shell pkg-config --variable=INSTALL_CMOD lua5.4),$(PREFIX)/lib/lua/5.4)
+# Each build of the Lua module goes where its Lua looks. Debian's
+# interpreters search /usr/local/lib/lua/VERSION but not the multiarch
+# /usr/local/lib/x86_64-linux-gnu/lua/VERSION; packages (PREFIX=/usr) go to
+# the .pc file's INSTALL_CMOD, /usr/lib/x86_64-linux-gnu/lua/VERSION.
+# LUA_CMODDIR_5.1, LUA_CMODDIR_5.3 and LUA_CMODDIR_5.4 override them.
+lua_cmoddir = $(or $(LUA_CMODDIR_$(1)),$(if $(filter /usr,$(PREFIX)),$(shell \
+	pkg-config --variable=INSTALL_CMOD $(lua_pc_$(1))),$(PREFIX)/lib/lua/$(1)))
 UNITS := connaudit.service connaudit-metrics.service connaudit-metrics.timer
+LUA_EXAMPLES := connection_limit.lua haproxy.lua
 comma := ,
 
 # Installed as they are (or as install-gen made them): SOURCE,DESTINATION,MODE.
@@ -294,7 +298,10 @@ INSTALL_COPIES := \
 	include/connaudit.h,$(INCLUDEDIR)/connaudit.h,644 \
 	include/connaudit_abi.h,$(INCLUDEDIR)/connaudit_abi.h,644 \
 	$(OUTPUT)/gen/connaudit.pc,$(LIBDIR)/pkgconfig/connaudit.pc,644 \
-	$(OUTPUT)/lua/msys/audit.so,$(LUA_CMODDIR)/msys/audit.so,755 \
+	$(foreach v,$(LUA_VERSIONS),$(OUTPUT)/lua/$(v)/msys/audit.so$(comma)$(call \
+		lua_cmoddir,$(v))/msys/audit.so$(comma)755) \
+	lua/msys_audit.h,$(INCLUDEDIR)/msys_audit.h,644 \
+	$(foreach e,$(LUA_EXAMPLES),lua/examples/$(e)$(comma)$(DOCDIR)/examples/$(e)$(comma)644) \
 	man/connaudit.8,$(MANDIR)/man8/connaudit.8,644 \
 	etc/services.conf.example,$(DOCDIR)/services.conf.example,644 \
 	etc/default/connaudit,$(DOCDIR)/default.example,644 \
@@ -337,7 +344,8 @@ uninstall:
 	for f in $(INSTALL_CONFIGS); do \
 		(IFS=,; set -- $$f; ! cmp -s "$$1" "$(DESTDIR)$$2" || rm -f "$(DESTDIR)$$2"); \
 	done; \
-	rmdir "$(DESTDIR)$(DOCDIR)" "$(DESTDIR)$(LUA_CMODDIR)/msys" \
+	rmdir "$(DESTDIR)$(DOCDIR)/examples" "$(DESTDIR)$(DOCDIR)" \
+		$(foreach v,$(LUA_VERSIONS),"$(DESTDIR)$(call lua_cmoddir,$(v))/msys") \
 		"$(DESTDIR)$(SYSCONFDIR)/connaudit" 2>/dev/null; true
 	$(Q)$(if $(DESTDIR),,$(LDCONFIG))
 
