@@ -171,9 +171,9 @@ unit-test: $(addprefix $(OUTPUT)/tests/,$(UNIT_TESTS))
 kernel-test: $(OUTPUT)/tests/kernel_test $(OUTPUT)/tests/holdconns $(OUTPUT)/connaudit
 	$(Q)tests/kernel/run.sh $(OUTPUT)
 
-# SANITIZE=1: lua5.4 and the programs the scripts compile must load the ASan
-# runtime first (tests/sanitize/wrap says how): for lua-test, ops-test and
-# bench-smoke.
+# SANITIZE=1: the Lua interpreters, haproxy and the programs the scripts
+# compile must load the ASan runtime first (tests/sanitize/wrap says how):
+# for lua-test, ops-test and bench-smoke.
 SANITIZE_PATH = $(if $(filter 1,$(SANITIZE)),PATH="$(CURDIR)/tests/sanitize:$$PATH" \
 		LUAROCKS_CONFIG="$(CURDIR)/tests/sanitize/luarocks.lua")
 # tests/lua/host.c, the embedding host of test_host.lua, for each Lua the
@@ -193,7 +193,7 @@ $(OUTPUT)/tests/smtpclient: tests/lua/smtpclient.c tests/kernel/netlib.c tests/k
 lua-test: $(OUTPUT)/lua/msys/audit.so $(OUTPUT)/connaudit $(OUTPUT)/tests/holdconns \
 	  $(foreach v,$(LUA_VERSIONS),$(OUTPUT)/tests/lua/host-$(v)) $(OUTPUT)/tests/smtpclient
 	$(Q)$(SANITIZE_PATH) tests/lua/run.sh $(OUTPUT)
-	$(Q)tests/lua/haproxy.sh $(OUTPUT)
+	$(Q)$(SANITIZE_PATH) tests/lua/haproxy.sh $(OUTPUT)
 
 # Needs root for most of it; what cannot run here says "skip".
 ops-test: all $(OUTPUT)/tests/holdconns

@@ -63,6 +63,10 @@ end
 
 core.register_action('connaudit_limit', { 'tcp-req' }, function(txn, limit_arg)
   local limit = tonumber(limit_arg)
+  if not limit then
+    error('lua.connaudit_limit takes the most sessions allowed per network, as in '
+          .. '"tcp-request content lua.connaudit_limit 10"; got ' .. tostring(limit_arg))
+  end
   local client = txn.f:src()
   local over, warning = over_limit(client, limit)
   if warning then

@@ -10,6 +10,7 @@
 #    one of the three has closed, a new one from 127.0.1.0/24 is served;
 #  - at each step, the sessions `ss` sees on port 25 and the count of
 #    `connaudit count` agree with what the clients saw;
+#  - the same per /64 for IPv6 clients;
 #  - with the auditor unloaded, the policy fails open and logs a warning.
 # Needs root (the auditor, the namespace); skips without haproxy.
 set -u
@@ -71,6 +72,7 @@ defaults
 
 frontend smtp
     bind 127.0.0.1:25
+    bind [$V6_SERVER]:25
     tcp-request content lua.connaudit_limit $LIMIT
     tcp-request content reject if { var(txn.connaudit_over) -m bool }
     default_backend mta
@@ -104,13 +106,14 @@ start_haproxy() {
 	return 1
 }
 
-# session NAME SRC: a client session from SRC to the frontend; sets
+# session NAME SRC [DST]: a client session from SRC to DST (127.0.0.1)
+# port 25, the frontend; sets
 # ANSWER to "served" or "closed" once the client knows which. Not run in a
 # $(...) subshell: the client ends when its parent does.
 session() {
 	local out=$TMP/$1.out
 
-	nsenter --net=/run/netns/"$LIVE_NS" "$CLIENT" "$2" 127.0.0.1 25 > "$out" 2>&1 &
+	nsenter --net=/run/netns/"$LIVE_NS" "$CLIENT" "$2" "${3:-127.0.0.1}" 25 > "$out" 2>&1 &
 	CLIENT_PIDS+=($!)
 	printf -v "PID_$1" %s "$!"
 	if live_wait_line "$!" "$out" '^served: 220 \|^closed$'; then
@@ -154,6 +157,10 @@ check_sessions() {
 
 A=127.0.1.0/24
 B=127.0.2.0/24
+# IPv6: the policy's /64 (CIDR "/24,/64"); addresses on lo of the namespace.
+V6_SERVER=fd00:ca::1
+V6_A=(fd00:ca::11 fd00:ca::12 fd00:ca::13 fd00:ca::14)
+V6_B=fd00:ca:0:1::11
 
 scenario() {
 	session a1 127.0.1.1
@@ -180,6 +187,22 @@ scenario() {
 	check_eq "... and the next one is closed again" closed "$ANSWER"
 }
 
+# The same limit per /64 for IPv6 clients.
+scenario_v6() {
+	local i
+
+	for i in 0 1 2; do
+		session "v6a$i" "${V6_A[$i]}" "$V6_SERVER"
+		check_eq "IPv6: session $((i + 1)) from fd00:ca::/64 is served" served "$ANSWER"
+	done
+	check_sessions fd00:ca::/64 3
+	session v6a3 "${V6_A[3]}" "$V6_SERVER"
+	check_eq "IPv6: the 4th session from fd00:ca::/64 is closed" closed "$ANSWER"
+	session v6b "$V6_B" "$V6_SERVER"
+	check_eq "IPv6: a session from fd00:ca:0:1::/64 is served" served "$ANSWER"
+	check_sessions fd00:ca::/64 3
+}
+
 # Fail open: with no auditor to ask, a session over the limit is served and
 # a warning says why.
 fail_open() {
@@ -195,10 +218,11 @@ fail_open() {
 }
 
 write_config
-if ! { live_netns_add && live_load; }; then
+if ! { live_netns_add "$V6_SERVER" "${V6_A[@]}" "$V6_B" && live_load; }; then
 	not_ok "namespace $LIVE_NS and an auditor at $LIVE_PIN_DIR"
 elif start_haproxy; then
 	scenario
+	scenario_v6
 	fail_open
 fi
 summary
