@@ -62,8 +62,7 @@ FUZZERS    := fuzz_cidr fuzz_services
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(OUTPUT)/connaudit $(OUTPUT)/libconnaudit.a $(OUTPUT)/libconnaudit.so \
-     $(OUTPUT)/lua/msys/audit.so lua-modules
+all: $(OUTPUT)/connaudit $(OUTPUT)/libconnaudit.a $(OUTPUT)/libconnaudit.so lua-modules
 
 # Installs missing Debian packages; fast and silent when nothing is missing.
 deps:
@@ -117,10 +116,11 @@ lua_pc_5.4 = lua5.4
 LUA_VERSIONS = $(foreach v,5.1 5.3 5.4,$(if $(lua_pc_$(v)),$(v)))
 
 # Which versions to build is decided after deps has run (a fresh machine
-# gets the headers from it), so by a second make.
+# gets the headers from it), so by a second make, which alone builds them.
 lua-modules: $(OUTPUT)/libconnaudit.a | deps
 	$(Q)$(MAKE) --no-print-directory lua-modules-found
-lua-modules-found: $(foreach v,$(LUA_VERSIONS),$(OUTPUT)/lua/$(v)/msys/audit.so)
+lua-modules-found: $(foreach v,$(LUA_VERSIONS),$(OUTPUT)/lua/$(v)/msys/audit.so) \
+		   $(OUTPUT)/lua/msys/audit.so
 
 # --exclude-libs: export only the module's own symbols, not libconnaudit's.
 $(OUTPUT)/lua/%/msys/audit.so: lua/audit.c lua/compat.h lua/msys_audit.h $(OUTPUT)/libconnaudit.a
