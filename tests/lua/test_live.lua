@@ -280,4 +280,87 @@ T.test('policy: an incomplete count is accepted with a log line, or deferred', f
   audit.set_session_peer(nil)
 end)
 
+---- the HAProxy policy, outside HAProxy ------------------------------------------
+
+-- lua/examples/haproxy.lua loaded with a stand-in for HAProxy's `core`
+-- and its environment settings from `env`; returns a function that runs
+-- the registered action for a client and returns whether it marked the
+-- session over the limit, and what it logged.
+local function haproxy_policy(env)
+  local action
+  local sandbox = setmetatable({
+    core = { register_action = function(_, _, fn) action = fn end },
+    os = { getenv = function(name) return env[name] or os.getenv(name) end },
+  }, { __index = _G })
+  local path = assert(package.path:match('([^;]*examples/)%?%.lua')) .. 'haproxy.lua'
+  local chunk
+  if setfenv then
+    chunk = assert(loadfile(path))
+    setfenv(chunk, sandbox)
+  else
+    chunk = assert(loadfile(path, 't', sandbox))
+  end
+  chunk()
+  return function(client, limit)
+    local vars, logged = {}, {}
+    local txn = {
+      f = { src = function() return client end },
+      set_var = function(_, name, value) vars[name] = value end,
+      Warning = function(_, line) logged[#logged + 1] = 'warning: ' .. line end,
+      Info = function(_, line) logged[#logged + 1] = 'info: ' .. line end,
+    }
+    action(txn, tostring(limit))
+    return vars['txn.connaudit_over'], table.concat(logged, '\n')
+  end
+end
+
+T.test('haproxy.lua: over the limit or not, by the /24 count', function()
+  local check = haproxy_policy {}
+  local n = ss_count(PORTS.SMTP, 'dst 127.0.0.0/24')
+  local over, logged = check('127.0.0.2', n)
+  T.eq(over, false, 'at the limit: not over')
+  T.eq(logged, '', 'nothing logged')
+  over, logged = check('127.0.0.2', n - 1)
+  T.eq(over, true, 'one under the count: over')
+  T.contains(logged, 'info: connaudit: 127.0.0.2: over ' .. (n - 1), 'logged')
+end)
+
+T.test('haproxy.lua: an unknown count fails open, or closed, with a warning', function()
+  audit.configure { pin_dir = PIN_DIR .. '-missing' }
+  local over, logged = haproxy_policy {}('127.0.0.2', 1000)
+  local closed_over, closed_logged =
+    haproxy_policy { CONNAUDIT_HAPROXY_FAIL = 'closed' }('127.0.0.2', 1000)
+  audit.configure {}
+  T.eq(over, false, 'fail open: not over')
+  T.contains(logged, 'warning: connaudit: cannot count SMTP sessions around 127.0.0.2', 'log')
+  T.contains(logged, 'accepted (fail open)', 'fail open: log')
+  T.eq(closed_over, true, 'fail closed: over')
+  T.contains(closed_logged, 'rejected (fail closed)', 'fail closed: log')
+end)
+
+T.test('haproxy.lua: an incomplete count fails open, or closed, with a warning', function()
+  connaudit('unload')
+  connaudit('load --max-peers 2') -- too few entries for this namespace's peers
+  local over, logged = haproxy_policy {}('127.0.0.2', 1000)
+  local closed_over, closed_logged =
+    haproxy_policy { CONNAUDIT_HAPROXY_FAIL = 'closed' }('127.0.0.2', 1000)
+  local lower = count('/24,/64', 'SMTP', '127.0.0.2')
+  local low_over = haproxy_policy {}('127.0.0.2', lower - 1)
+  connaudit('unload')
+  connaudit('load')
+  T.truthy(lower > 0, 'a lower bound above 0 (' .. lower .. ')')
+  T.eq(over, false, 'fail open: not over')
+  T.contains(logged, 'incomplete: ', 'fail open: the warning says why')
+  T.contains(logged, 'accepted (fail open)', 'fail open: log')
+  T.eq(closed_over, true, 'fail closed: over')
+  T.contains(closed_logged, 'rejected (fail closed)', 'fail closed: log')
+  T.eq(low_over, true, 'a lower bound over the limit: over, either way')
+end)
+
+T.test('haproxy.lua: a bad setting or rule argument raises, saying what to write', function()
+  T.raises({ 'CONNAUDIT_HAPROXY_FAIL', 'open or closed' }, haproxy_policy,
+           { CONNAUDIT_HAPROXY_FAIL = 'maybe' })
+  T.raises({ 'lua.connaudit_limit 10' }, haproxy_policy {}, '127.0.0.2', 'ten')
+end)
+
 T.run()
