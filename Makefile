@@ -283,7 +283,9 @@ LDCONFIG   ?= ldconfig
 # interpreters search /usr/local/lib/lua/VERSION but not the multiarch
 # /usr/local/lib/x86_64-linux-gnu/lua/VERSION; packages (PREFIX=/usr) go to
 # the .pc file's INSTALL_CMOD, /usr/lib/x86_64-linux-gnu/lua/VERSION.
-# LUA_CMODDIR_5.1, LUA_CMODDIR_5.3 and LUA_CMODDIR_5.4 override them.
+# LUA_CMODDIR_5.1, LUA_CMODDIR_5.3 and LUA_CMODDIR_5.4 override them
+# (LUA_CMODDIR, its name from when only 5.4 was built, still sets 5.4's).
+LUA_CMODDIR_5.4 ?= $(LUA_CMODDIR)
 lua_cmoddir = $(or $(LUA_CMODDIR_$(1)),$(if $(filter /usr,$(PREFIX)),$(shell \
 	pkg-config --variable=INSTALL_CMOD $(lua_pc_$(1))),$(PREFIX)/lib/lua/$(1)))
 UNITS := connaudit.service connaudit-metrics.service connaudit-metrics.timer
