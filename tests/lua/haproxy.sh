@@ -19,7 +19,10 @@ ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=tests/ops/lib.sh
 . "$ROOT/tests/ops/lib.sh"	# ok/not_ok/check_eq/summary and live.sh
 
-[ $# -eq 1 ] && [ -d "$1" ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
+if [ $# -ne 1 ] || [ ! -d "$1" ]; then
+	echo "usage: $0 BUILD_DIR" >&2
+	exit 2
+fi
 BUILD=$(cd "$1" && pwd)
 LIMIT=3
 CLIENT=$BUILD/tests/smtpclient
@@ -43,11 +46,11 @@ fi
 TMP=$(mktemp -d /tmp/connaudit-luaha.XXXXXX) || exit 1
 live_init "connaudit-lua-$$" "$BUILD"
 HAPROXY_PID=
-CLIENT_PIDS=()
+declare -A CLIENTS	# NAME -> pid of each client still holding a session
 cleanup() {
 	local p
 
-	for p in "${CLIENT_PIDS[@]}" $HAPROXY_PID; do
+	for p in "${CLIENTS[@]}" $HAPROXY_PID; do
 		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
 	done
 	live_cleanup
@@ -114,20 +117,25 @@ session() {
 	local out=$TMP/$1.out
 
 	nsenter --net=/run/netns/"$LIVE_NS" "$CLIENT" "$2" "${3:-127.0.0.1}" 25 > "$out" 2>&1 &
-	CLIENT_PIDS+=($!)
-	printf -v "PID_$1" %s "$!"
+	CLIENTS[$1]=$!
 	if live_wait_line "$!" "$out" '^served: 220 \|^closed$'; then
 		ANSWER=$(sed 's/:.*//' "$out")
 	else
 		ANSWER="no answer: $(cat "$out")"
 	fi
+	case $ANSWER in
+	served) return ;;
+	closed) ;;	# the client has ended by itself
+	*) kill "${CLIENTS[$1]}" 2>/dev/null ;;
+	esac
+	wait "${CLIENTS[$1]}" 2>/dev/null
+	unset "CLIENTS[$1]"
 }
 
 # close_session NAME: the client leaves (SIGTERM: its socket closes with a FIN).
 close_session() {
-	local pid_var=PID_$1
-
-	kill "${!pid_var}" && wait "${!pid_var}" 2>/dev/null
+	kill "${CLIENTS[$1]}" && wait "${CLIENTS[$1]}" 2>/dev/null
+	unset "CLIENTS[$1]"
 }
 
 # sessions NET: established sessions on port 25 from NET, as ss sees them
