@@ -10,8 +10,10 @@
  * made with either set of headers, then loads in both lua5.1 and luajit.
  *
  * What stays different is what the languages themselves show: a float 24.0
- * is "24.0" in 5.3+ and "24" in 5.1; a name of a function that LuaJIT
- * tail-calls is not known.
+ * is "24.0" in 5.3+ and "24" in 5.1; LuaJIT really tail-calls `return f()`,
+ * so an error raised in f is reported as if f had been called from C (its
+ * package.loaded name, no caller's line). Nor is lua_pushstring's result
+ * provided: 5.1's returns nothing.
  */
 #ifndef MSYS_AUDIT_COMPAT_H
 #define MSYS_AUDIT_COMPAT_H
