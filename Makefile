@@ -59,13 +59,12 @@ CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 UNIT_TESTS := test_cidr test_services test_count test_iter test_ports test_monitors
 FUZZERS    := fuzz_cidr fuzz_services fuzz_monitors
 
-.PHONY: all deps test unit-test kernel-test cli-test lua-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
+.PHONY: all lua-modules lua-modules-found deps test unit-test kernel-test cli-test lua-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
         install uninstall install-gen clean stress valgrind
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-all: $(OUTPUT)/connaudit $(OUTPUT)/libconnaudit.a $(OUTPUT)/libconnaudit.so \
-     $(OUTPUT)/lua/msys/audit.so
+all: $(OUTPUT)/connaudit $(OUTPUT)/libconnaudit.a $(OUTPUT)/libconnaudit.so lua-modules
 
 # Installs missing Debian packages; fast and silent when nothing is missing.
 deps:
@@ -117,12 +116,34 @@ $(OUTPUT)/connaudit: $(CLI_OBJS) $(OUTPUT)/libconnaudit.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LIBBPF_LIBS) $(MHD_LIBS) -o $@
 
-# Lua 5.4 module: require('msys.audit') with LUA_CPATH='build/lua/?.so;;'
+# The Lua module, one build per Lua C API whose headers are installed:
+# build/lua/VERSION/msys/audit.so, require('msys.audit') with
+# LUA_CPATH='build/lua/VERSION/?.so;;'. 5.1 is built with LuaJIT's headers
+# when present (rspamd, OpenResty), else PUC 5.1's: it loads in both. The
+# pkg-config name of each version's headers, empty when not installed:
+lua_pc_5.1 = $(firstword $(foreach p,luajit lua5.1,$(shell pkg-config --exists $(p) && echo $(p))))
+lua_pc_5.3 = $(shell pkg-config --exists lua5.3 && echo lua5.3)
+lua_pc_5.4 = lua5.4
+LUA_VERSIONS = $(foreach v,5.1 5.3 5.4,$(if $(lua_pc_$(v)),$(v)))
+
+# Which versions to build is decided after deps has run (a fresh machine
+# gets the headers from it), so by a second make, which alone builds them.
+lua-modules: $(OUTPUT)/libconnaudit.a | deps
+	$(Q)$(MAKE) --no-print-directory lua-modules-found
+lua-modules-found: $(foreach v,$(LUA_VERSIONS),$(OUTPUT)/lua/$(v)/msys/audit.so) \
+		   $(OUTPUT)/lua/msys/audit.so
+
 # --exclude-libs: export only the module's own symbols, not libconnaudit's.
-$(OUTPUT)/lua/msys/audit.so: lua/audit.c lua/msys_audit.h $(OUTPUT)/libconnaudit.a | $(OUTPUT)/lua/msys
+$(OUTPUT)/lua/%/msys/audit.so: lua/audit.c lua/compat.h lua/msys_audit.h $(OUTPUT)/libconnaudit.a
 	$(call msg,LUA,$@)
-	$(Q)$(CC) $(CFLAGS) -Ilua $(LUA_CFLAGS) $(LIBBPF_CFLAGS) -shared $(LDFLAGS) \
-		-Wl,--exclude-libs,ALL $< $(OUTPUT)/libconnaudit.a $(LIBBPF_LIBS) -o $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Ilua $(shell pkg-config --cflags $(lua_pc_$*)) $(LIBBPF_CFLAGS) -shared \
+		$(LDFLAGS) -Wl,--exclude-libs,ALL $< $(OUTPUT)/libconnaudit.a $(LIBBPF_LIBS) -o $@
+
+# The 5.4 module where it has always been: LUA_CPATH='build/lua/?.so;;'.
+$(OUTPUT)/lua/msys/audit.so: $(OUTPUT)/lua/5.4/msys/audit.so | $(OUTPUT)/lua/msys
+	$(call msg,CP,$@)
+	$(Q)cp $< $@
 
 # ---- tests ----------------------------------------------------------------
 
@@ -167,13 +188,29 @@ kernel-test: $(OUTPUT)/tests/kernel_test $(OUTPUT)/tests/holdconns $(OUTPUT)/con
 cli-test: $(OUTPUT)/connaudit
 	$(Q)tests/cli/run.sh $(OUTPUT)
 
-# SANITIZE=1: lua5.4 and the programs the scripts compile must load the ASan
-# runtime first (tests/sanitize/wrap says how): for lua-test, ops-test and
-# bench-smoke.
+# SANITIZE=1: the Lua interpreters, haproxy and the programs the scripts
+# compile must load the ASan runtime first (tests/sanitize/wrap says how):
+# for lua-test, ops-test and bench-smoke.
 SANITIZE_PATH = $(if $(filter 1,$(SANITIZE)),PATH="$(CURDIR)/tests/sanitize:$$PATH" \
 		LUAROCKS_CONFIG="$(CURDIR)/tests/sanitize/luarocks.lua")
-lua-test: $(OUTPUT)/lua/msys/audit.so $(OUTPUT)/connaudit $(OUTPUT)/tests/holdconns
+# tests/lua/host.c, the embedding host of test_host.lua, for each Lua the
+# module is built for, linking that build.
+$(OUTPUT)/tests/lua/host-%: tests/lua/host.c lua/compat.h lua/msys_audit.h $(OUTPUT)/lua/%/msys/audit.so
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Ilua $(shell pkg-config --cflags $(lua_pc_$*)) $< \
+		-L$(OUTPUT)/lua/$*/msys -l:audit.so -Wl,-rpath,$(abspath $(OUTPUT)/lua/$*/msys) \
+		$(LDFLAGS) $(shell pkg-config --libs $(lua_pc_$*)) -o $@
+
+# One client session from a chosen address, for tests/lua/haproxy.sh.
+$(OUTPUT)/tests/smtpclient: tests/lua/smtpclient.c tests/kernel/netlib.c tests/kernel/netlib.h | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/kernel tests/lua/smtpclient.c tests/kernel/netlib.c $(LDFLAGS) -o $@
+
+lua-test: $(OUTPUT)/lua/msys/audit.so $(OUTPUT)/connaudit $(OUTPUT)/tests/holdconns \
+	  $(foreach v,$(LUA_VERSIONS),$(OUTPUT)/tests/lua/host-$(v)) $(OUTPUT)/tests/smtpclient
 	$(Q)$(SANITIZE_PATH) tests/lua/run.sh $(OUTPUT)
+	$(Q)$(SANITIZE_PATH) tests/lua/haproxy.sh $(OUTPUT)
 
 # Needs root for most of it; what cannot run here says "skip".
 ops-test: all $(OUTPUT)/tests/holdconns
@@ -229,7 +266,7 @@ $(OUTPUT)/bench/floor: bench/floor.c $(OUTPUT)/bench/floor.skel.h
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -I$(OUTPUT)/bench $(LIBBPF_CFLAGS) $< $(LDFLAGS) $(LIBBPF_LIBS) -o $@
 
-$(OUTPUT)/bench/lua_vs_c: bench/lua_vs_c.c lua/audit.c lua/msys_audit.h $(OUTPUT)/libconnaudit.a
+$(OUTPUT)/bench/lua_vs_c: bench/lua_vs_c.c lua/audit.c lua/compat.h lua/msys_audit.h $(OUTPUT)/libconnaudit.a
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -Ilua $(LUA_CFLAGS) $(LIBBPF_CFLAGS) bench/lua_vs_c.c lua/audit.c \
@@ -260,11 +297,17 @@ DOCDIR     ?= $(PREFIX)/share/doc/connaudit
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 LDCONFIG   ?= ldconfig
-# Debian's lua5.4 searches /usr/local/lib/lua/5.4 but not the multiarch
-# /usr/local/lib/x86_64-linux-gnu/lua/5.4; packages (PREFIX=/usr) go to
-# lua5.4.pc's INSTALL_CMOD, /usr/lib/x86_64-linux-gnu/lua/5.4.
-LUA_CMODDIR ?= $(if $(filter /usr,$(PREFIX)),$(shell pkg-config --variable=INSTALL_CMOD lua5.4),$(PREFIX)/lib/lua/5.4)
+# Each build of the Lua module goes where its Lua looks. Debian's
+# interpreters search /usr/local/lib/lua/VERSION but not the multiarch
+# /usr/local/lib/x86_64-linux-gnu/lua/VERSION; packages (PREFIX=/usr) go to
+# the .pc file's INSTALL_CMOD, /usr/lib/x86_64-linux-gnu/lua/VERSION.
+# LUA_CMODDIR_5.1, LUA_CMODDIR_5.3 and LUA_CMODDIR_5.4 override them
+# (LUA_CMODDIR, its name from when only 5.4 was built, still sets 5.4's).
+LUA_CMODDIR_5.4 ?= $(LUA_CMODDIR)
+lua_cmoddir = $(or $(LUA_CMODDIR_$(1)),$(if $(filter /usr,$(PREFIX)),$(shell \
+	pkg-config --variable=INSTALL_CMOD $(lua_pc_$(1))),$(PREFIX)/lib/lua/$(1)))
 UNITS := connaudit.service connaudit-metrics.service connaudit-metrics.timer
+LUA_EXAMPLES := connection_limit.lua haproxy.lua
 comma := ,
 
 # Installed as they are (or as install-gen made them): SOURCE,DESTINATION,MODE.
@@ -275,7 +318,10 @@ INSTALL_COPIES := \
 	include/connaudit.h,$(INCLUDEDIR)/connaudit.h,644 \
 	include/connaudit_abi.h,$(INCLUDEDIR)/connaudit_abi.h,644 \
 	$(OUTPUT)/gen/connaudit.pc,$(LIBDIR)/pkgconfig/connaudit.pc,644 \
-	$(OUTPUT)/lua/msys/audit.so,$(LUA_CMODDIR)/msys/audit.so,755 \
+	$(foreach v,$(LUA_VERSIONS),$(OUTPUT)/lua/$(v)/msys/audit.so$(comma)$(call \
+		lua_cmoddir,$(v))/msys/audit.so$(comma)755) \
+	lua/msys_audit.h,$(INCLUDEDIR)/msys_audit.h,644 \
+	$(foreach e,$(LUA_EXAMPLES),lua/examples/$(e)$(comma)$(DOCDIR)/examples/$(e)$(comma)644) \
 	man/connaudit.8,$(MANDIR)/man8/connaudit.8,644 \
 	etc/services.conf.example,$(DOCDIR)/services.conf.example,644 \
 	etc/default/connaudit,$(DOCDIR)/default.example,644 \
@@ -318,7 +364,8 @@ uninstall:
 	for f in $(INSTALL_CONFIGS); do \
 		(IFS=,; set -- $$f; ! cmp -s "$$1" "$(DESTDIR)$$2" || rm -f "$(DESTDIR)$$2"); \
 	done; \
-	rmdir "$(DESTDIR)$(DOCDIR)" "$(DESTDIR)$(LUA_CMODDIR)/msys" \
+	rmdir "$(DESTDIR)$(DOCDIR)/examples" "$(DESTDIR)$(DOCDIR)" \
+		$(foreach v,$(LUA_VERSIONS),"$(DESTDIR)$(call lua_cmoddir,$(v))/msys") \
 		"$(DESTDIR)$(SYSCONFDIR)/connaudit" 2>/dev/null; true
 	$(Q)$(if $(DESTDIR),,$(LDCONFIG))
 

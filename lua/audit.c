@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * audit.c - the Lua 5.4 module msys.audit: Momentum's
+ * audit.c - the Lua module msys.audit (Lua 5.1/LuaJIT, 5.3, 5.4): Momentum's
  * msys.audit.inbound_session_count(cidr, servicename) answered from the
  * connaudit auditor's pinned maps, so existing policy scripts run unchanged.
  *
@@ -39,10 +39,10 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
-#include <lauxlib.h>
-#include <lua.h>
+#include "compat.h"
 
 #include "cidr.h"
 #include "connaudit.h"
@@ -116,7 +116,8 @@ static const char *push_quoted(lua_State *L, const char *s, size_t len)
 {
 	char q[QUOTE_MAX];
 
-	return lua_pushstring(L, ca_quote(s, len, q, sizeof(q)));
+	lua_pushstring(L, ca_quote(s, len, q, sizeof(q)));
+	return lua_tostring(L, -1);	/* 5.1's lua_pushstring returns nothing */
 }
 
 static int raise_bad_value(lua_State *L, int arg, const struct ca_error *err)
@@ -125,18 +126,15 @@ static int raise_bad_value(lua_State *L, int arg, const struct ca_error *err)
 }
 
 /* Like luaL_typeerror, but showing a number or boolean too: "got number
- * 24" tells the script author more than "got number". */
+ * 24" tells the script author more than "got number". The number is shown
+ * as tostring() shows it. */
 static int raise_not_string(lua_State *L, int arg)
 {
 	switch (lua_type(L, arg)) {
 	case LUA_TNUMBER:
-		if (lua_isinteger(L, arg))
-			return luaL_argerror(L, arg, lua_pushfstring(L,
-				"string expected, got number %I",
-				(LUAI_UACINT)lua_tointeger(L, arg)));
+		lua_pushvalue(L, arg);	/* converted, not the argument itself */
 		return luaL_argerror(L, arg, lua_pushfstring(L,
-			"string expected, got number %f",
-			(LUAI_UACNUMBER)lua_tonumber(L, arg)));
+			"string expected, got number %s", lua_tostring(L, -1)));
 	case LUA_TBOOLEAN:
 		return luaL_argerror(L, arg, lua_pushfstring(L,
 			"string expected, got boolean %s",
@@ -487,9 +485,14 @@ static void read_window_option(lua_State *L, int arg, const char *name, unsigned
 				"(an integer, 0 the current window) expected, got %s", name,
 				luaL_typename(L, -1)));
 		v = lua_tointeger(L, -1);
-		if (v < 0 || v > CA_RATE_SLOTS * 1000)
-			luaL_argerror(L, arg, lua_pushfstring(L, "option %s: window %I is out of "
-				"range (0 is the current window)", name, (LUAI_UACINT)v));
+		if (v < 0 || v > CA_RATE_SLOTS * 1000) {
+			char num[24];
+
+			/* %I of lua_pushfstring is 5.3+ only */
+			snprintf(num, sizeof(num), "%lld", (long long)v);
+			luaL_argerror(L, arg, lua_pushfstring(L, "option %s: window %s is out of "
+				"range (0 is the current window)", name, num));
+		}
 		*out = (unsigned)v;
 	}
 	lua_pop(L, 1);

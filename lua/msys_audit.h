@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * msys_audit.h - the C side of the Lua module msys.audit, for host programs
- * that embed Lua 5.4 and run per-session policy scripts.
+ * that embed Lua (5.1 or LuaJIT, 5.3, 5.4) and run per-session policy
+ * scripts. Link the module built for the host's Lua:
+ * build/lua/VERSION/msys/audit.so, installed in that Lua's C module dir.
  *
- * A host that links build/lua/msys/audit.so directly should install the
- * module with luaL_requiref(L, "msys.audit", luaopen_msys_audit, 0), so a
- * later require('msys.audit') finds it in package.loaded instead of loading
- * a second copy through package.cpath.
+ * A host that links the module directly should install it with
+ * luaL_requiref(L, "msys.audit", luaopen_msys_audit, 0) (5.3, 5.4) or as
+ * package.preload["msys.audit"] (every version), so that require finds it
+ * instead of loading a second copy through package.cpath.
  */
 #ifndef MSYS_AUDIT_H
 #define MSYS_AUDIT_H

@@ -1,6 +1,7 @@
 -- LuaRocks package of the Lua module msys.audit: Momentum's
 -- msys.audit.inbound_session_count() answered by the connaudit auditor.
--- Build from a checkout: luarocks --lua-version=5.4 make rockspecs/connaudit-msys-audit-scm-1.rockspec
+-- Build from a checkout, for Lua 5.1 (or LuaJIT), 5.3 or 5.4:
+--   luarocks --lua-version=5.4 make rockspecs/connaudit-msys-audit-scm-1.rockspec
 -- The module reads the maps that `connaudit load` (root) pinned; it links
 -- the query half of the connaudit library (compiled in here, so that no
 -- libconnaudit needs installing) and the system's libbpf.
@@ -15,7 +16,7 @@ source = {
 }
 
 description = {
-   summary = "msys.audit.inbound_session_count() for Lua 5.4, from connaudit's eBPF counts",
+   summary = "msys.audit.inbound_session_count() for Lua 5.1-5.4 and LuaJIT, from connaudit's eBPF counts",
    detailed = [[
 Counts open inbound TCP sessions per service and client CIDR, as Momentum's
 msys.audit.inbound_session_count(cidr, servicename) does, from the BPF maps
@@ -29,7 +30,7 @@ root; reading the counts needs only access to its pins.
 supported_platforms = { "linux" }
 
 dependencies = {
-   "lua >= 5.4, < 5.5",
+   "lua >= 5.1, < 5.5",
 }
 
 external_dependencies = {
@@ -49,6 +50,8 @@ build = {
             "user/count.c",
             "user/errors.c",
             "user/handle.c",
+            "user/monitors.c",
+            "user/rates.c",
             "user/services.c",
             "user/sysfs.c",
          },

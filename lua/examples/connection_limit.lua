@@ -42,14 +42,29 @@ M.rate_limits = {
 
 M.service = 'SMTP'
 
--- When the auditor fails (not loaded, no permission) or a count is
--- incomplete (some session could not be counted: the count is a lower
--- bound, see `connaudit status`): accept, so that a monitoring outage never
--- stops the mail, and let the caller log the note (counts.note is set, and
--- M.describe(counts) shows it). A client over a limit on a lower bound is
--- still refused. false defers with a 421 4.3.0 every connection the policy
--- cannot vouch for instead.
+-- When a count is unknown (the auditor is not loaded, no permission) or
+-- incomplete (the auditor could not count some sessions, so the number is
+-- a lower bound): fail open, accepting the session unless a lower bound is
+-- already over its limit, and log a line through M.log that says so, so
+-- that a monitoring outage neither stops the mail nor passes unnoticed.
+-- false fails closed: such sessions are deferred with a 421 4.3.0 (also
+-- logged).
 M.fail_open = true
+
+-- Where those lines go: replace it with the host's logger.
+function M.log(line)
+  io.stderr:write(line, '\n')
+end
+
+local TEMPFAIL = { code = 421, message = '4.3.0 temporary failure, try again later' }
+
+-- The decision when a count is unknown or incomplete, logged.
+local function unsure(counts)
+  local what = M.fail_open and 'accepted (fail open)' or 'deferred (fail closed)'
+  M.log('connaudit: ' .. what .. ' on an unknown or incomplete count: ' .. M.describe(counts))
+  if M.fail_open then return nil, counts end
+  return TEMPFAIL, counts
+end
 
 -- The connections of one rate limit. A monitor the auditor was not loaded
 -- with raises in msys.audit.connections; here it is a failure like any
@@ -77,14 +92,12 @@ function M.check(limits, peer, rate_limits)
     if not refusal and n > limit.max then
       refusal = { code = 421, message = limit.message }
     end
-    -- An incomplete count is a lower bound: it vouches for no one unless
-    -- the policy fails open.
-    return note == nil or M.fail_open
+    return true
   end
-  -- A refusal already decided on exact counts stands.
+  -- A refusal decided on the counts known so far stands.
   local function failed()
-    if refusal or M.fail_open then return refusal, counts end
-    return { code = 421, message = '4.3.0 temporary failure, try again later' }, counts
+    if refusal then return refusal, counts end
+    return unsure(counts)
   end
   for _, limit in ipairs(limits or M.limits) do
     local n, note = msys.audit.inbound_session_count(limit.cidr, M.service, peer)
@@ -94,6 +107,7 @@ function M.check(limits, peer, rate_limits)
     local n, note = rate(limit, peer)
     if not consider(limit, n, note, limit.monitor) then return failed() end
   end
+  if counts.note and not refusal then return unsure(counts) end
   return refusal, counts
 end
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * host - a minimal embedding host for the tests of the module's C API, the
- * way an MTA would link it: build/lua/msys/audit.so linked in, the module
- * installed in package.preload, msys_audit_set_session_peer() called from C.
+ * way an MTA would link it: build/lua/VERSION/msys/audit.so linked in, the
+ * module installed in package.preload, msys_audit_set_session_peer() called
+ * from C. Built for each Lua the module is (build/tests/lua/host-VERSION).
  *
  *   host SCRIPT
  *
@@ -17,10 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <lauxlib.h>
-#include <lua.h>
 #include <lualib.h>
 
+#include "compat.h"
 #include "msys_audit.h"
 
 static int c_set_session_peer(lua_State *L)
@@ -79,10 +79,11 @@ static lua_State *new_host_state(void)
 	luaL_openlibs(L);
 	/* require('msys.audit') finds the linked-in copy, not a second one
 	 * through package.cpath. */
-	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+	lua_getglobal(L, "package");
+	lua_getfield(L, -1, "preload");
 	lua_pushcfunction(L, luaopen_msys_audit);
 	lua_setfield(L, -2, "msys.audit");
-	lua_pop(L, 1);
+	lua_pop(L, 2);
 	lua_pushglobaltable(L);
 	luaL_setfuncs(L, host_funcs, 0);
 	lua_pop(L, 1);

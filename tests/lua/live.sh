@@ -78,7 +78,7 @@ live_wait_line() {
 		kill -0 "$1" 2>/dev/null || break
 		sleep 0.05
 	done
-	return 1
+	grep -q -- "$3" "$2"	# PID may have written the line just before it ended
 }
 
 # live_hold OUTFILE SPEC...: start holdconns in the namespace (see

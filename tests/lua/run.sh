@@ -8,6 +8,10 @@
 #     pin dir, in a private network namespace full of live connections
 #     (test_live.lua, test_host.lua with CONNAUDIT_LIVE=1).
 #
+# Each Lua script runs under every Lua interpreter installed (lua5.1,
+# luajit, lua5.3, lua5.4) with the module built for its C API, and
+# test_host.lua in BUILD_DIR/tests/lua/host-VERSION for each version built.
+#
 # Prints every suite's "ok"/"not ok" lines, then the totals as the last line,
 # "N passed, N failed"; exits 1 if anything failed.
 set -u
@@ -36,15 +40,21 @@ trap 'exit 130' INT TERM
 PASSED=0
 FAILED=0
 
-# tests/lua/host: test_host.lua's C side. pkg-config's output is meant to
-# split into words.
-# shellcheck disable=SC2046
-build_host() {
-	mkdir -p "$BUILD/tests/lua" &&
-	cc -Wall -Wextra -Werror -g -O2 $(pkg-config --cflags lua5.4) -I"$ROOT/lua" "$HERE/host.c" \
-		-L"$BUILD/lua/msys" -l:audit.so -Wl,-rpath,"$BUILD/lua/msys" \
-		$(pkg-config --libs lua5.4) -o "$BUILD/tests/lua/host"
-}
+# Every interpreter installed, as INTERPRETER:VERSION of the module build
+# it loads; an installed one whose build is missing is a failure (make
+# builds one for each Lua whose headers are installed; scripts/deps installs
+# them with the interpreters).
+LUAS=()
+MISSING_BUILDS=()
+for l in lua5.1:5.1 luajit:5.1 lua5.3:5.3 lua5.4:5.4; do
+	command -v "${l%%:*}" > /dev/null || continue
+	if [ -e "$BUILD/lua/${l#*:}/msys/audit.so" ]; then
+		LUAS+=("$l")
+	else
+		MISSING_BUILDS+=("${l%%:*} is installed, but $1/lua/${l#*:}/msys/audit.so is not built")
+	fi
+done
+HOSTS=("$BUILD"/tests/lua/host-*)
 
 # run_suite LABEL CMD...: run one test program, show its output and add its
 # summary line to the totals. A program that dies without a summary, or
@@ -67,21 +77,36 @@ run_suite() {
 	FAILED=$((FAILED + 1))
 }
 
-# The module, the runner and the example policy, for any user.
-LUA_ENV=(LUA_CPATH="$BUILD/lua/?.so" LUA_PATH="$HERE/?.lua;$ROOT/lua/examples/?.lua")
+# lua_env VERSION: LUA_ENV, the environment that gives the module of
+# VERSION, the runner and the example policies, for any user.
+lua_env() {
+	LUA_ENV=(LUA_CPATH="$BUILD/lua/$1/?.so" LUA_PATH="$HERE/?.lua;$ROOT/lua/examples/?.lua")
+}
+
+# host_version HOST: the Lua version of BUILD/tests/lua/host-VERSION.
+host_version() {
+	echo "${1##*/host-}"
+}
 
 # Group a. The pin dir does not exist and the services file is empty, so no
 # real auditor or host services.conf is ever read.
 group_a() {
-	local label=$1
+	local label=$1 l h
 
 	shift
 	: > "$TMP/services.conf"
 	chmod 644 "$TMP/services.conf"
-	local env=(env "${LUA_ENV[@]}" CONNAUDIT_PIN_DIR="$TMP/no-auditor"
-		   CONNAUDIT_CONFIG="$TMP/services.conf")
-	run_suite "arguments ($label)" "$@" "${env[@]}" lua5.4 "$HERE/test_args.lua"
-	run_suite "C API ($label)" "$@" "${env[@]}" "$BUILD/tests/lua/host" "$HERE/test_host.lua"
+	local env=(CONNAUDIT_PIN_DIR="$TMP/no-auditor" CONNAUDIT_CONFIG="$TMP/services.conf")
+	for l in "${LUAS[@]}"; do
+		lua_env "${l#*:}"
+		run_suite "arguments, ${l%%:*} ($label)" "$@" env "${LUA_ENV[@]}" "${env[@]}" \
+			"${l%%:*}" "$HERE/test_args.lua"
+	done
+	for h in "${HOSTS[@]}"; do
+		lua_env "$(host_version "$h")"
+		run_suite "C API, Lua $(host_version "$h") ($label)" "$@" env "${LUA_ENV[@]}" \
+			"${env[@]}" "$h" "$HERE/test_host.lua"
+	done
 }
 
 # The connections test_live.lua counts: its cases pick peers from these.
@@ -108,19 +133,34 @@ group_b() {
 		FAILED=$((FAILED + 1))
 		return
 	fi
-	local env=(env "${LUA_ENV[@]}" CONNAUDIT_PIN_DIR="$LIVE_PIN_DIR"
-		   CONNAUDIT_CONFIG="$TMP/services.conf" CONNAUDIT_BIN="$LIVE_BIN")
+	local env=(CONNAUDIT_PIN_DIR="$LIVE_PIN_DIR" CONNAUDIT_CONFIG="$TMP/services.conf"
+		   CONNAUDIT_BIN="$LIVE_BIN") l h
 	# First: test_live.lua reloads the auditor, which starts the windows anew.
-	run_suite "live rates" live_ns "${env[@]}" lua5.4 "$HERE/test_rates.lua"
-	run_suite "live counts" live_ns "${env[@]}" lua5.4 "$HERE/test_live.lua"
-	run_suite "C API (live)" live_ns "${env[@]}" CONNAUDIT_LIVE=1 \
-		"$BUILD/tests/lua/host" "$HERE/test_host.lua"
+	for l in "${LUAS[@]}"; do
+		lua_env "${l#*:}"
+		run_suite "live rates, ${l%%:*}" live_ns env "${LUA_ENV[@]}" "${env[@]}" \
+			"${l%%:*}" "$HERE/test_rates.lua"
+	done
+	for l in "${LUAS[@]}"; do
+		lua_env "${l#*:}"
+		run_suite "live counts, ${l%%:*}" live_ns env "${LUA_ENV[@]}" "${env[@]}" \
+			"${l%%:*}" "$HERE/test_live.lua"
+	done
+	for h in "${HOSTS[@]}"; do
+		lua_env "$(host_version "$h")"
+		run_suite "C API (live), Lua $(host_version "$h")" live_ns env "${LUA_ENV[@]}" \
+			"${env[@]}" CONNAUDIT_LIVE=1 "$h" "$HERE/test_host.lua"
+	done
 }
 
-if ! build_host; then
-	echo "not ok - building tests/lua/host failed"
-	echo "0 passed, 1 failed"
-	exit 1
+for m in "${MISSING_BUILDS[@]}"; do
+	echo "not ok - $m (install its -dev package, then make)"
+	FAILED=$((FAILED + 1))
+done
+if [ ! -e "${HOSTS[0]}" ]; then
+	echo "not ok - no $1/tests/lua/host-VERSION is built (make lua-test builds them)"
+	FAILED=$((FAILED + 1))
+	HOSTS=()
 fi
 
 group_a "$(id -un)"

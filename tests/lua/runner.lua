@@ -1,5 +1,6 @@
 -- runner.lua - the smallest test runner that does the job: each test is a
 -- function; a failed check raises, so a test stops at its first failure.
+-- Runs under Lua 5.1, LuaJIT, 5.3 and 5.4, as the tests that use it must.
 --
 --   local T = require('runner')
 --   T.test('name', function() T.eq(f(), 3, 'f()') end)
@@ -32,6 +33,14 @@ function T.eq(actual, expected, what)
   if actual ~= expected then
     fail('%s: got %s, want %s', what, show(actual), show(expected))
   end
+end
+
+-- A whole number: an integer in 5.3+, a number without a fraction in 5.1.
+function T.integer(v, what)
+  local whole = type(v) == 'number' and v == math.floor(v)
+  if math.type then whole = math.type(v) == 'integer' end
+  if not whole then fail('%s: got %s, want an integer', what, show(v)) end
+  return v
 end
 
 function T.truthy(v, what)
@@ -78,7 +87,7 @@ function T.run()
     end
   end
   print(string.format('%d passed, %d failed', passed, failed))
-  os.exit(failed == 0 and 0 or 1, true) -- close the state: runs __gc
+  os.exit(failed == 0 and 0 or 1, true) -- 5.2+ close the state: runs __gc
 end
 
 return T

@@ -16,7 +16,7 @@ local audit -- required by the first test, after the peer is set from C
 local function peer_was_known(...)
   local n, msg = ...
   if LIVE then
-    T.eq(math.type(n), 'integer', 'count')
+    T.integer(n, 'count')
   else
     T.eq(n, nil, 'count')
     T.contains(msg, PIN_DIR, 'message')
@@ -70,14 +70,14 @@ end)
 
 if LIVE then
   T.test('close() releases the maps, twice is fine, the next query reopens', function()
-    T.eq(math.type(audit.inbound_session_count('/0', 'SMTP')), 'integer', 'count')
+    T.integer(audit.inbound_session_count('/0', 'SMTP'), 'count')
     local open = c_fd_count()
     audit.close()
     local closed = c_fd_count()
     T.truthy(closed < open, 'fds after close: ' .. closed .. ' < ' .. open)
     audit.close()
     T.eq(c_fd_count(), closed, 'fds after a second close')
-    T.eq(math.type(audit.inbound_session_count('/0', 'SMTP')), 'integer', 'count again')
+    T.integer(audit.inbound_session_count('/0', 'SMTP'), 'count again')
     T.eq(c_fd_count(), open, 'fds after reopening')
   end)
 

@@ -15,6 +15,17 @@ local policy = require('connection_limit')
 
 local PORTS = { SMTP = { 25 }, Control = { 2025 } }
 
+-- The output of the shell command `cmd` (stderr included) and whether it
+-- exited 0. The status is read from the output: 5.1's popen:close() does
+-- not give it.
+local function sh(cmd)
+  local p = assert(io.popen(cmd .. ' 2>&1; echo "exit $?"'))
+  local out = p:read('*a')
+  p:close()
+  local body, status = out:match('^(.-)exit (%d+)\n$')
+  return status == '0', body or out
+end
+
 -- Sessions ss sees on `ports` (server side: sport) whose peer passes
 -- `filter` (an ss expression such as "dst 127.0.0.0/24"; nil for all).
 local function ss_count(ports, filter)
@@ -22,10 +33,10 @@ local function ss_count(ports, filter)
   for _, p in ipairs(ports) do sports[#sports + 1] = 'sport = :' .. p end
   local expr = '( ' .. table.concat(sports, ' or ') .. ' )'
   if filter then expr = expr .. ' and ( ' .. filter .. ' )' end
-  local ss = assert(io.popen("ss -Htn state established state close-wait '" .. expr .. "'"))
+  local ok, out = sh("ss -Htn state established state close-wait '" .. expr .. "'")
+  assert(ok, 'ss failed on ' .. expr .. ': ' .. out)
   local n = 0
-  for _ in ss:lines() do n = n + 1 end
-  assert(ss:close(), 'ss failed on ' .. expr)
+  for _ in out:gmatch('[^\n]+') do n = n + 1 end
   return n
 end
 
@@ -34,12 +45,11 @@ end
 local BUSY = 'another connaudit load or unload is running'
 
 local function connaudit(verb)
-  local cmd = BIN .. ' ' .. verb .. ' --pin-dir ' .. PIN_DIR .. ' --quiet 2>&1'
-  local out
+  local cmd = BIN .. ' ' .. verb .. ' --pin-dir ' .. PIN_DIR .. ' --quiet'
+  local ok, out
   for _ = 1, 100 do
-    local p = assert(io.popen(cmd))
-    out = p:read('a')
-    if p:close() then return end
+    ok, out = sh(cmd)
+    if ok then return end
     if not out:find(BUSY, 1, true) then break end
     os.execute('sleep 0.1')
   end
@@ -49,7 +59,7 @@ end
 -- A count that succeeded and is complete.
 local function counted(what, n, note, errno)
   T.eq(note, nil, what .. ': second result (' .. tostring(errno) .. ')')
-  T.eq(math.type(n), 'integer', what .. ': count type')
+  T.integer(n, what .. ': count')
   return n
 end
 
@@ -167,7 +177,7 @@ T.test('a full peers map gives count, "incomplete: ..."', function()
   local n, note = count('/0', 'SMTP')
   connaudit('unload')
   connaudit('load')
-  T.eq(math.type(n), 'integer', 'count')
+  T.integer(n, 'count')
   T.truthy(n <= ss_count(PORTS.SMTP, nil), 'a lower bound')
   T.contains(note, 'incomplete: ', 'second result')
   counted('after a full load', count('/0', 'SMTP'))
@@ -222,19 +232,135 @@ T.test('policy: the default limits accept this light load', function()
   audit.set_session_peer(nil)
 end)
 
-T.test('policy: a failing auditor fails open, or defers when told to', function()
+-- policy.check with its log lines caught; fail_open as given.
+local function check_logged(fail_open)
+  local lines, log = {}, policy.log
+  policy.log = function(line) lines[#lines + 1] = line end
+  policy.fail_open = fail_open
+  local decision, counts = policy.check()
+  policy.log, policy.fail_open = log, true
+  return decision, counts, table.concat(lines, '\n')
+end
+
+T.test('policy: a failing auditor fails open with a log line, or defers when told to', function()
   audit.set_session_peer('127.0.0.2')
   audit.configure { pin_dir = PIN_DIR .. '-missing' }
-  local decision, counts = policy.check()
+  local decision, counts, logged = check_logged(true)
   T.eq(decision, nil, 'decision')
   T.contains(counts.note, PIN_DIR .. '-missing', 'note')
-  policy.fail_open = false
-  decision = policy.check()
-  policy.fail_open = true
+  T.contains(logged, 'accepted (fail open)', 'log line')
+  T.contains(logged, PIN_DIR .. '-missing', 'log line names the failure')
+  decision, counts, logged = check_logged(false)
   T.eq(decision and decision.code, 421, 'deferred')
   T.contains(decision.message, '4.3.0', 'message')
+  T.contains(logged, 'deferred (fail closed)', 'log line')
   audit.configure {}
   audit.set_session_peer(nil)
+end)
+
+T.test('policy: an incomplete count is accepted with a log line, or deferred', function()
+  audit.set_session_peer('127.0.0.2')
+  local decision, _, logged = check_logged(true)
+  T.eq(decision, nil, 'complete count: accepted')
+  T.eq(logged, '', 'complete count: nothing logged')
+  connaudit('unload')
+  connaudit('load --max-peers 2') -- too few entries for this namespace's peers
+  local counts
+  decision, counts, logged = check_logged(true)
+  local closed_decision, _, closed_logged = check_logged(false)
+  connaudit('unload')
+  connaudit('load')
+  T.eq(decision, nil, 'fail open: accepted')
+  T.contains(counts.note, 'incomplete: ', 'note')
+  T.contains(logged, 'accepted (fail open)', 'fail open: log line')
+  T.contains(logged, 'incomplete: ', 'fail open: the log line says why')
+  T.eq(closed_decision and closed_decision.code, 421, 'fail closed: deferred')
+  T.contains(closed_decision.message, '4.3.0', 'fail closed: message')
+  T.contains(closed_logged, 'deferred (fail closed)', 'fail closed: log line')
+  audit.set_session_peer(nil)
+end)
+
+---- the HAProxy policy, outside HAProxy ------------------------------------------
+
+-- lua/examples/haproxy.lua loaded with a stand-in for HAProxy's `core`
+-- and its environment settings from `env`; returns a function that runs
+-- the registered action for a client and returns whether it marked the
+-- session over the limit, and what it logged.
+local function haproxy_policy(env)
+  local action
+  local sandbox = setmetatable({
+    core = { register_action = function(_, _, fn) action = fn end },
+    os = { getenv = function(name) return env[name] or os.getenv(name) end },
+  }, { __index = _G })
+  local path = assert(package.path:match('([^;]*examples/)%?%.lua')) .. 'haproxy.lua'
+  local chunk
+  if setfenv then
+    chunk = assert(loadfile(path))
+    setfenv(chunk, sandbox)
+  else
+    chunk = assert(loadfile(path, 't', sandbox))
+  end
+  chunk()
+  return function(client, limit)
+    local vars, logged = {}, {}
+    local txn = {
+      f = { src = function() return client end },
+      set_var = function(_, name, value) vars[name] = value end,
+      Warning = function(_, line) logged[#logged + 1] = 'warning: ' .. line end,
+      Info = function(_, line) logged[#logged + 1] = 'info: ' .. line end,
+    }
+    action(txn, tostring(limit))
+    return vars['txn.connaudit_over'], table.concat(logged, '\n')
+  end
+end
+
+T.test('haproxy.lua: over the limit or not, by the /24 count', function()
+  local check = haproxy_policy {}
+  local n = ss_count(PORTS.SMTP, 'dst 127.0.0.0/24')
+  local over, logged = check('127.0.0.2', n)
+  T.eq(over, false, 'at the limit: not over')
+  T.eq(logged, '', 'nothing logged')
+  over, logged = check('127.0.0.2', n - 1)
+  T.eq(over, true, 'one under the count: over')
+  T.contains(logged, 'info: connaudit: 127.0.0.2: over ' .. (n - 1), 'logged')
+end)
+
+T.test('haproxy.lua: an unknown count fails open, or closed, with a warning', function()
+  audit.configure { pin_dir = PIN_DIR .. '-missing' }
+  local over, logged = haproxy_policy {}('127.0.0.2', 1000)
+  local closed_over, closed_logged =
+    haproxy_policy { CONNAUDIT_HAPROXY_FAIL = 'closed' }('127.0.0.2', 1000)
+  audit.configure {}
+  T.eq(over, false, 'fail open: not over')
+  T.contains(logged, 'warning: connaudit: cannot count SMTP sessions around 127.0.0.2', 'log')
+  T.contains(logged, 'accepted (fail open)', 'fail open: log')
+  T.eq(closed_over, true, 'fail closed: over')
+  T.contains(closed_logged, 'rejected (fail closed)', 'fail closed: log')
+end)
+
+T.test('haproxy.lua: an incomplete count fails open, or closed, with a warning', function()
+  connaudit('unload')
+  connaudit('load --max-peers 2') -- too few entries for this namespace's peers
+  local over, logged = haproxy_policy {}('127.0.0.2', 1000)
+  local closed_over, closed_logged =
+    haproxy_policy { CONNAUDIT_HAPROXY_FAIL = 'closed' }('127.0.0.2', 1000)
+  local lower = count('/24,/64', 'SMTP', '127.0.0.2')
+  local low_over = haproxy_policy {}('127.0.0.2', lower - 1)
+  connaudit('unload')
+  connaudit('load')
+  T.truthy(lower > 0, 'a lower bound above 0 (' .. lower .. ')')
+  T.eq(over, false, 'fail open: not over')
+  T.contains(logged, 'incomplete: ', 'fail open: the warning says why')
+  T.contains(logged, 'accepted (fail open)', 'fail open: log')
+  T.eq(closed_over, true, 'fail closed: over')
+  T.contains(closed_logged, 'rejected (fail closed)', 'fail closed: log')
+  T.eq(low_over, true, 'a lower bound over the limit: over, either way')
+end)
+
+T.test('haproxy.lua: a bad setting or rule argument raises, saying what to write', function()
+  T.raises({ 'CONNAUDIT_HAPROXY_FAIL', 'open or closed' }, haproxy_policy,
+           { CONNAUDIT_HAPROXY_FAIL = 'maybe' })
+  T.raises({ 'lua.connaudit_limit 10' }, haproxy_policy {}, '127.0.0.2', 'ten')
 end)
 
 T.run()

@@ -100,18 +100,31 @@ check_c_client() {
 		<(LD_LIBRARY_PATH=$P/lib ldd "$TMP/client") "libconnaudit.so.1 => $P/lib/libconnaudit.so.1"
 }
 
+# Every build of the module in its Lua's C module dir, found there by each
+# interpreter of that Lua; the C header and the examples for embedders.
 check_lua_module() {
-	local cmod=$P/lib/lua/5.4
+	local v cmod lua built=
 
-	if [ ! -e "$BUILD/lua/msys/audit.so" ]; then
-		skip "Lua module: $BUILD/lua/msys/audit.so is not built yet (lua/audit.c)"
+	for v in 5.1 5.3 5.4; do
+		[ -e "$BUILD/lua/$v/msys/audit.so" ] || continue
+		built=1
+		cmod=$P/lib/lua/$v
+		check_eq "msys/audit.so in the Lua $v C module dir" 755 "$(mode_of "$cmod/msys/audit.so")"
+		for lua in $(lua_interpreters "$v"); do
+			check_has "$lua searches that dir for /usr/local" <($lua -e 'print(package.cpath)') \
+				"/usr/local/lib/lua/$v/?.so"
+			check_eq "$lua: require('msys.audit') from the install; no auditor: nil, message" \
+				"nil not loaded" "$(lua_unloaded "$cmod/?.so" "$lua")"
+		done
+	done
+	if [ -z "$built" ]; then
+		skip "Lua module: no $BUILD/lua/VERSION/msys/audit.so is built yet (lua/audit.c)"
 		return
 	fi
-	check_eq "msys/audit.so in the Lua 5.4 C module dir" 755 "$(mode_of "$cmod/msys/audit.so")"
-	check_has "Lua 5.4 searches that dir for /usr/local" <(lua5.4 -e 'print(package.cpath)') \
-		"/usr/local/lib/lua/5.4/?.so"
-	check_eq "require('msys.audit') from the install; no auditor: nil, message" \
-		"nil not loaded" "$(lua_unloaded "$cmod/?.so")"
+	for f in include/msys_audit.h share/doc/connaudit/examples/connection_limit.lua \
+		 share/doc/connaudit/examples/haproxy.lua; do
+		check_eq "$f" 644 "$(mode_of "$P/$f")"
+	done
 }
 
 # Whatever is left under ROOT but empty directories.
@@ -144,14 +157,18 @@ check_config_kept() {
 
 # PREFIX=/usr: the paths of a package.
 check_prefix_usr() {
-	local cmod
+	local cmod v
 
-	cmod=$(pkg-config --variable=INSTALL_CMOD lua5.4)
 	make "${MAKE_ARGS[@]}" PREFIX=/usr install > "$TMP/install3.log" 2>&1
 	check_eq "PREFIX=/usr: make install exits 0" 0 $?
 	check "PREFIX=/usr: sbin/connaudit" test -x "$ROOT/usr/sbin/connaudit"
-	check "PREFIX=/usr: the Lua module in lua5.4.pc's INSTALL_CMOD ($cmod)" \
-		test -e "$ROOT$cmod/msys/audit.so"
+	for v in 5.1 5.3 5.4; do
+		[ -e "$BUILD/lua/$v/msys/audit.so" ] || continue
+		cmod=$(pkg-config --variable=INSTALL_CMOD "lua$v" 2> /dev/null ||
+		       pkg-config --variable=INSTALL_CMOD luajit)
+		check "PREFIX=/usr: the Lua $v module in its .pc file's INSTALL_CMOD ($cmod)" \
+			test -e "$ROOT$cmod/msys/audit.so"
+	done
 	check_has "PREFIX=/usr: the unit runs /usr/sbin/connaudit" \
 		"$ROOT/usr/lib/systemd/system/connaudit.service" "ExecStart=/usr/sbin/connaudit load"
 	check_has "PREFIX=/usr: connaudit.pc says so" "$ROOT/usr/lib/pkgconfig/connaudit.pc" "prefix=/usr"

@@ -123,11 +123,23 @@ ops_count() {
 	live_ns "$BIN" count "$1" "$2" --pin-dir "$LIVE_PIN_DIR" --config /dev/null
 }
 
-# lua_unloaded CPATH: require msys.audit through CPATH (a LUA_CPATH) and ask
-# for a count with no auditor there; prints "nil not loaded" when the
-# module loads and answers as it should.
+# lua_interpreters VERSION: the interpreters installed for Lua VERSION
+# (5.1: lua5.1 and LuaJIT).
+lua_interpreters() {
+	local l
+
+	case $1 in
+	5.1) l="lua5.1 luajit" ;;
+	*) l=lua$1 ;;
+	esac
+	for l in $l; do command -v "$l" > /dev/null && echo "$l"; done
+}
+
+# lua_unloaded CPATH [LUA]: require msys.audit through CPATH (a LUA_CPATH)
+# in interpreter LUA (lua5.4) and ask for a count with no auditor there;
+# prints "nil not loaded" when the module loads and answers as it should.
 lua_unloaded() {
-	LUA_CPATH=$1 lua5.4 -e "
+	LUA_CPATH=$1 "${2:-lua5.4}" -e "
 		local audit = require('msys.audit')
 		audit.configure{pin_dir = '/sys/fs/bpf/connaudit-ops-$$-none', config = '/dev/null'}
 		local n, msg = audit.inbound_session_count('/0', 'SMTP')
