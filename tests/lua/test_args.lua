@@ -181,8 +181,12 @@ T.test('the messages are the same in every Lua', function()
   T.eq(message(audit.configure, 'x'),
        "bad argument #1 to 'msys.audit.configure' (table expected, got string)", 'configure')
   T.eq(message(audit.connections),
-       'msys.audit.connections is not supported by connaudit yet (only inbound_session_count is)',
-       'unsupported')
+       "bad argument #1 to 'msys.audit.connections' (string expected, got no value)",
+       'connections')
+  T.eq(message(audit.receptions),
+       'msys.audit.receptions is not supported by connaudit: it counts messages, which only '
+       .. 'the MTA sees; connaudit counts sessions and connections in the kernel '
+       .. '(inbound_session_count, connections)', 'receptions')
 end)
 
 T.test('a missing service argument raises', function()

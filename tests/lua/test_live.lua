@@ -227,17 +227,19 @@ end)
 
 T.test('policy: the default limits accept this light load', function()
   audit.set_session_peer('127.0.0.2')
-  local decision, counts = policy.check()
+  local decision, counts = policy.check(nil, nil, {})
   T.eq(decision, nil, 'decision (' .. policy.describe(counts) .. ')')
   audit.set_session_peer(nil)
 end)
 
--- policy.check with its log lines caught; fail_open as given.
+-- policy.check of the session limits with its log lines caught; fail_open
+-- as given. The rate limits are test_rates.lua's: these tests reload the
+-- auditor without monitors.
 local function check_logged(fail_open)
   local lines, log = {}, policy.log
   policy.log = function(line) lines[#lines + 1] = line end
   policy.fail_open = fail_open
-  local decision, counts = policy.check()
+  local decision, counts = policy.check(nil, nil, {})
   policy.log, policy.fail_open = log, true
   return decision, counts, table.concat(lines, '\n')
 end

@@ -28,7 +28,7 @@ end
 -- A complete count.
 local function counted(what, n, note, errno)
   T.eq(note, nil, what .. ': second result (' .. tostring(errno) .. ')')
-  T.eq(math.type(n), 'integer', what .. ': count type')
+  T.integer(n, what .. ': count type')
   return n
 end
 
