@@ -30,6 +30,9 @@ static const char usage[] =
 "  top       SERVICE  busiest client prefixes  [--prefix N[,M]] [-n K] [--json]\n"
 "  metrics   Prometheus text: counts per service and port, counters, health\n"
 "            [--prefix N[,M] [-n K]] [--listen ADDR:PORT (serve GET /metrics)]\n"
+"  policyd   Postfix policy server: session limits per client network\n"
+"            --rules FILE [--listen unix:/PATH | ADDR:PORT] [--netns NS]\n"
+"            (no --listen: systemd's sockets, else stdin/stdout for spawn)\n"
 "\n"
 "Common options:\n"
 "  --pin-dir DIR   where the maps are pinned (default $" CA_ENV_PIN_DIR " or "
@@ -47,7 +50,7 @@ CA_DEFAULT_PIN_DIR ")\n"
 enum opt_id {
 	O_PIN_DIR = 256, O_CGROUP, O_PREFIXES, O_CONFIG, O_PEER, O_NETNS, O_PREFIX,
 	O_MAX_PEERS, O_MAX_PREFIXES, O_MAX_SESSIONS, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET, O_GROUP,
-	O_MODE, O_LISTEN,
+	O_MODE, O_LISTEN, O_RULES,
 };
 
 static const struct option options[] = {
@@ -68,6 +71,7 @@ static const struct option options[] = {
 	{ "group", required_argument, NULL, O_GROUP },
 	{ "mode", required_argument, NULL, O_MODE },
 	{ "listen", required_argument, NULL, O_LISTEN },
+	{ "rules", required_argument, NULL, O_RULES },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -127,14 +131,13 @@ static int parse_option(struct cli *c, int id, const char *arg)
 	case O_QUIET: c->quiet = true; return 0;
 	case O_GROUP: c->group = arg; return 0;
 	case O_LISTEN: c->listen = arg; return 0;
+	case O_RULES: c->rules = arg; return 0;
 	case O_MODE: return parse_mode(arg, &c->mode);
 	default: return EXIT_USAGE;
 	}
 }
 
-/* The namespace to report on: --netns (path or inode), else our own.
- * Prints the error and returns 1 on failure. */
-static int cli_netns(const struct cli *c, uint32_t *inode)
+int cli_netns(const struct cli *c, uint32_t *inode)
 {
 	unsigned long ino;
 	struct stat st;
@@ -286,6 +289,7 @@ static const struct command {
 	{ "dump", cmd_dump, 0 },
 	{ "top", cmd_top, 1 },
 	{ "metrics", cmd_metrics, 0 },
+	{ "policyd", cmd_policyd, 0 },
 };
 
 int main(int argc, char **argv)

@@ -19,7 +19,8 @@ struct cli {
 	const char *netns;
 	const char *prefix;	/* top: "N" or "N,M" */
 	const char *group;	/* load: readers' group */
-	const char *listen;	/* metrics: serve on ADDR:PORT */
+	const char *listen;	/* metrics: serve on ADDR:PORT; policyd: where to listen */
+	const char *rules;	/* policyd: the rules file */
 	unsigned long mode;	/* load: mode of the map pins */
 	unsigned long top_n;
 	unsigned long max_peers, max_prefixes, max_sessions;
@@ -34,6 +35,10 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Open the handle for the pin dir in c, switching to --netns if given.
  * Prints the error and returns NULL on failure. */
 struct ca_handle *cli_open(const struct cli *c);
+
+/* The namespace to count in: --netns (path or inode), else our own.
+ * Prints the error and returns 1 on failure. */
+int cli_netns(const struct cli *c, uint32_t *inode);
 
 /* Load the services table from --config / env / default; prints on error. */
 int cli_services(const struct cli *c, struct ca_services *s);
@@ -97,5 +102,6 @@ int cmd_status(const struct cli *c);
 int cmd_dump(const struct cli *c);
 int cmd_top(const struct cli *c);
 int cmd_metrics(const struct cli *c);
+int cmd_policyd(const struct cli *c);
 
 #endif
