@@ -58,7 +58,7 @@ CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 UNIT_TESTS := test_cidr test_services test_count
 FUZZERS    := fuzz_cidr fuzz_services
 
-.PHONY: all deps test unit-test kernel-test lua-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
+.PHONY: all deps test unit-test kernel-test lua-test ops-test postfix-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
         install uninstall install-gen clean stress valgrind
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -163,6 +163,14 @@ lua-test: $(OUTPUT)/lua/msys/audit.so $(OUTPUT)/connaudit $(OUTPUT)/tests/holdco
 ops-test: all $(OUTPUT)/tests/holdconns
 	$(Q)$(SANITIZE_PATH) tests/ops/run.sh $(OUTPUT)
 
+# A real Postfix in a namespace, asking `connaudit policyd` at connect time.
+$(OUTPUT)/tests/smtpclient: tests/postfix/smtpclient.c | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) -o $@
+
+postfix-test: $(OUTPUT)/connaudit $(OUTPUT)/tests/smtpclient
+	$(Q)tests/postfix/run.sh $(OUTPUT)
+
 $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(LIB_SRCS) $(OUTPUT)/connaudit.skel.h
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
@@ -182,6 +190,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory kernel-test
 	$(Q)$(MAKE) --no-print-directory lua-test
 	$(Q)$(MAKE) --no-print-directory ops-test
+	$(Q)$(MAKE) --no-print-directory postfix-test
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory bench-smoke
 	@echo "make test: all suites passed"

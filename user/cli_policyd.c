@@ -213,7 +213,9 @@ static void warn_slow_rules(const struct policyd *d)
 
 	for (unsigned i = 0; i < d->rules->n; i++) {
 		const struct policy_rule *r = &d->rules->rule[i];
-		bool v4 = r->cidr.v4_len == 32, v6 = r->cidr.v6_len == 128;
+		/* A bare /N over 32 applies to IPv6 clients only. */
+		bool v4 = r->cidr.v4_len == 32 || r->cidr.v4_len > 32, v6 = r->cidr.v6_len == 128;
+		char what[48];
 
 		if (r->cidr.kind != CA_CIDR_PEER)
 			continue;
@@ -221,10 +223,17 @@ static void warn_slow_rules(const struct policyd *d)
 			v4 |= cfg->v4[k] == r->cidr.v4_len;
 		for (unsigned k = 0; k < cfg->nr_v6 && k < CA_MAX_PREFIXES; k++)
 			v6 |= cfg->v6[k] == r->cidr.v6_len;
-		if (!v4 || !v6)
-			plog(d, LOG_WARNING, "%s:%u: the auditor does not aggregate %s, so each "
-			     "request scans every peer: add its lengths to `connaudit load "
-			     "--prefixes`", d->rules->origin, r->line, r->cidr_text);
+		if (v4 && v6)
+			continue;
+		if (!v4 && !v6)
+			snprintf(what, sizeof(what), "IPv4 /%u nor IPv6 /%u", r->cidr.v4_len,
+				 r->cidr.v6_len);
+		else
+			snprintf(what, sizeof(what), "%s /%u", v4 ? "IPv6" : "IPv4",
+				 v4 ? r->cidr.v6_len : r->cidr.v4_len);
+		plog(d, LOG_WARNING, "%s:%u: %s: the auditor aggregates no %s prefixes, so "
+		     "such requests scan every peer: add the length to `connaudit load "
+		     "--prefixes`, or write /N,/M", d->rules->origin, r->line, r->cidr_text, what);
 	}
 }
 

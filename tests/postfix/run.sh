@@ -1,0 +1,263 @@
+#!/bin/bash
+# run.sh BUILD_DIR - `connaudit policyd` behind a real Postfix: a private
+# instance (config and queue in a temporary directory) whose smtpd listens on
+# port 25 in a network namespace of its own and asks the policy server at
+# connect time (smtpd_delay_reject = no). Sessions come from
+# BUILD_DIR/tests/smtpclient on 127.0.1.x (one /24) and 127.0.2.x (another).
+#
+# Asserts the issue's scenario with `SMTP /24 3`: three sessions served, the
+# fourth refused at connect with the rule's text, another /24 served, a slot
+# freed by a QUIT served again; a bad rules file on SIGHUP keeps the old
+# rules; with the auditor unloaded, on_error = dunno lets mail through and
+# on_error = defer defers it, each logged once; after a new load, counts are
+# exact again. The second half runs the server under systemd-socket-activate
+# (LISTEN_FDS), as the .socket unit does.
+set -u
+. "$(dirname "$0")/../ops/lib.sh"
+ops_init postfix "$@"
+need_root
+for tool in postfix postconf systemd-socket-activate; do
+	command -v $tool > /dev/null ||
+		{ not_ok "$tool is not installed (scripts/deps test)"; summary; exit 1; }
+done
+
+CLIENT=$BUILD/tests/smtpclient
+PF=$TMP/postfix		# config_directory
+QUEUE=$TMP/queue
+SOCKET=$QUEUE/private/connaudit-policyd
+RULES=$TMP/rules
+LOG=$TMP/policyd.log
+POLICYD_PID=
+HELD=()			# pids of `smtpclient ... hold`
+
+suite_cleanup() {
+	local p
+
+	for p in "${HELD[@]}"; do kill "$p" 2>/dev/null; done
+	stop_policyd
+	[ -f "$PF/main.cf" ] && live_ns postfix -c "$PF" stop > /dev/null 2>&1
+	if [ "$FAILED" -ne 0 ]; then
+		echo "--- policyd log"; cat "$LOG" 2>/dev/null
+		echo "--- maillog"; tail -40 "$TMP/maillog" 2>/dev/null
+	fi
+}
+
+stop_policyd() {
+	[ -n "$POLICYD_PID" ] || return 0
+	kill "$POLICYD_PID" 2>/dev/null
+	wait "$POLICYD_PID" 2>/dev/null
+	POLICYD_PID=
+}
+
+write_config() {
+	mkdir -p "$PF" "$QUEUE" "$TMP/data"
+	chown postfix "$TMP/data"
+	cat > "$PF/main.cf" <<-EOF
+	compatibility_level = 3.6
+	queue_directory = $QUEUE
+	data_directory = $TMP/data
+	maillog_file = $TMP/maillog
+	maillog_file_prefixes = $TMP
+	inet_interfaces = 127.0.0.1
+	inet_protocols = ipv4
+	myhostname = mx.connaudit.test
+	mydestination = localhost
+	mynetworks = 127.0.0.0/8
+	local_recipient_maps =
+	alias_maps =
+	alias_database =
+	local_transport = discard:
+	default_transport = discard:
+	smtputf8_enable = no
+	biff = no
+	smtpd_client_connection_count_limit = 0
+	smtpd_client_connection_rate_limit = 0
+	smtpd_delay_reject = no
+	smtpd_client_restrictions = check_policy_service unix:private/connaudit-policyd
+	EOF
+	cat > "$PF/master.cf" <<-EOF
+	smtp      inet  n       -       n       -       -       smtpd
+	pickup    unix  n       -       n       60      1       pickup
+	cleanup   unix  n       -       n       -       0       cleanup
+	qmgr      unix  n       -       n       300     1       qmgr
+	rewrite   unix  -       -       n       -       -       trivial-rewrite
+	bounce    unix  -       -       n       -       0       bounce
+	defer     unix  -       -       n       -       0       bounce
+	trace     unix  -       -       n       -       0       bounce
+	verify    unix  -       -       n       -       1       verify
+	flush     unix  n       -       n       1000?   0       flush
+	proxymap  unix  -       -       n       -       -       proxymap
+	showq     unix  n       -       n       -       -       showq
+	error     unix  -       -       n       -       -       error
+	retry     unix  -       -       n       -       -       error
+	discard   unix  -       -       n       -       -       discard
+	anvil     unix  -       -       n       -       1       anvil
+	scache    unix  -       -       n       -       1       scache
+	postlog   unix-dgram n  -       n       -       1       postlogd
+	EOF
+}
+
+# Postfix reports fatal errors only to its log (or a terminal): on failure
+# suite_cleanup prints the maillog.
+start_postfix() {
+	local _
+
+	{ live_ns postfix -c "$PF" check && live_ns postfix -c "$PF" start &&
+		live_ns postfix -c "$PF" status; } > "$TMP/postfix.out" 2>&1 ||
+		{ cat "$TMP/postfix.out"; return 1; }
+	for _ in $(seq 100); do
+		live_ns ss -Hltn 'sport = :25' | grep -q . && [ -d "$QUEUE/private" ] && return 0
+		sleep 0.1
+	done
+	echo "smtpd does not listen on port 25"
+	return 1
+}
+
+# start_policyd CMD...: the server in the namespace, logging to $LOG (kept
+# over restarts); waits until its socket is there.
+start_policyd() {
+	local _
+
+	echo "--- $*" >> "$LOG"
+	nsenter --net=/run/netns/"$LIVE_NS" "$@" 2>> "$LOG" &
+	POLICYD_PID=$!
+	for _ in $(seq 100); do
+		[ -S "$SOCKET" ] && return 0
+		kill -0 "$POLICYD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$LOG"
+	return 1
+}
+
+policyd_args=(policyd --rules "$RULES" --pin-dir "$LIVE_PIN_DIR" --config /dev/null)
+
+# hold NAME SRC: a session from SRC kept open; its lines go to $TMP/NAME,
+# its pid to PID_NAME.
+hold() {
+	local _
+
+	# nsenter, not live_ns: $! must be the client (nsenter execs it).
+	nsenter --net=/run/netns/"$LIVE_NS" "$CLIENT" "$2" 127.0.0.1 25 hold > "$TMP/$1" 2>&1 &
+	HELD+=($!)
+	eval "PID_$1=$!"
+	for _ in $(seq 100); do
+		grep -q '^held$' "$TMP/$1" && return 0
+		kill -0 "$!" 2>/dev/null || break
+		sleep 0.05
+	done
+	return 1
+}
+
+# session NAME SRC MODE: a session run to its end; its lines in $TMP/NAME.
+session() {
+	live_ns "$CLIENT" "$2" 127.0.0.1 25 "$3" > "$TMP/$1" 2>&1
+}
+
+served() {	# NAME: a held session got 220 and 250s
+	check_has "$1: greeting 220" "$TMP/$1" 'greeting 220 ' &&
+		check_has "$1: EHLO, MAIL, RCPT 250" "$TMP/$1" 'rcpt 250 2.1.5 Ok'
+}
+
+count_24() {	# PEER: SMTP sessions from PEER's /24, as connaudit counts them
+	live_ns "$BIN" count /24 SMTP --peer "$1" --pin-dir "$LIVE_PIN_DIR" --config /dev/null
+}
+
+wait_count() {	# PEER WANT
+	local _
+
+	for _ in $(seq 100); do
+		[ "$(count_24 "$1")" = "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+lines() {	# TEXT: how many lines of the policyd log hold TEXT
+	grep -cF -- "$1" "$LOG"
+}
+
+# ---- setup -------------------------------------------------------------------
+
+write_config
+check "namespace, auditor at $LIVE_PIN_DIR" eval 'live_netns_add && live_load' || exit
+check "postfix -c $PF start: master runs, smtpd listens on :25" start_postfix || exit
+printf 'on_error = dunno\nSMTP /24 3   421 4.7.0 Too many connections from your network\n' \
+	> "$RULES"
+check "policyd --listen unix:$SOCKET" \
+	start_policyd "$BUILD/connaudit" "${policyd_args[@]}" --listen "unix:$SOCKET" || exit
+
+# ---- SMTP /24 3 --------------------------------------------------------------
+
+for i in 1 2 3; do
+	hold a$i 127.0.1.$i
+	served a$i
+done
+check_eq "connaudit counts the three sessions of 127.0.1.0/24" 3 "$(count_24 127.0.1.9)"
+session a4 127.0.1.4 hold
+check_has "the fourth from 127.0.1.0/24 gets the rule's 421 at connect" "$TMP/a4" \
+	'greeting 421 4.7.0 <unknown[127.0.1.4]>: Client host rejected: Too many connections from your network'
+check_eq "... and nothing more (smtpd hangs up)" 1 "$(wc -l < "$TMP/a4")"
+check_eq "one log line for the rejection" 1 "$(lines 'reject 127.0.1.4 (CONNECT): rule')"
+check_has "... with client, rule and count" "$LOG" \
+	"reject 127.0.1.4 (CONNECT): rule $RULES:2 \"SMTP /24 3\": 4 sessions"
+hold b1 127.0.2.1
+served b1
+kill "$PID_a1"
+wait "$PID_a1"
+check_eq "a1 quits: 221" "quit 221 2.0.0 Bye" "$(tail -1 "$TMP/a1")"
+check "... and connaudit counts 2 in 127.0.1.0/24" wait_count 127.0.1.9 2
+hold a5 127.0.1.5
+served a5
+check_eq "no other rejection" 1 "$(lines 'reject ')"
+
+# ---- reload ------------------------------------------------------------------
+
+cp "$RULES" "$RULES.good"
+printf 'SMTP /24 three\n' > "$RULES"
+kill -HUP "$POLICYD_PID"
+check "SIGHUP with a bad rules file: refused, naming the line" \
+	live_wait_line "$POLICYD_PID" "$LOG" \
+	"reload failed, keeping the 1 rules loaded before: $RULES:1: "
+session a6 127.0.1.6 hold
+check_has "... the old rules still apply" "$TMP/a6" 'Client host rejected: Too many connections from your network'
+
+for p in "${HELD[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+HELD=()
+stop_policyd
+check_has "SIGTERM: policyd stops" "$LOG" "policyd: stopping"
+check_fails "... and removes its socket" test -e "$SOCKET"
+
+# ---- socket activation, the auditor gone -------------------------------------
+
+cp "$RULES.good" "$RULES"
+check "policyd under systemd-socket-activate (LISTEN_FDS)" \
+	start_policyd systemd-socket-activate -l "$SOCKET" \
+	"$BUILD/connaudit" "${policyd_args[@]}" || exit
+chmod 666 "$SOCKET"	# what the .socket unit's SocketMode= does
+check "unload the auditor" live_unload
+session m1 127.0.1.1 mail
+check_has "on_error = dunno, no auditor: the mail is accepted" "$TMP/m1" \
+	'message 250 2.0.0 Ok: queued'
+session m2 127.0.1.2 mail
+check_has "... again" "$TMP/m2" 'message 250 2.0.0 Ok: queued'
+check_eq "... logged once, not per request" 1 "$(lines 'counts are unavailable')"
+
+printf 'on_error = defer\nSMTP /24 3\n' > "$RULES"
+kill -HUP "$POLICYD_PID"
+check "SIGHUP: on_error = defer" \
+	live_wait_line "$POLICYD_PID" "$LOG" 'reloaded 1 rules .*(on_error = defer)'
+session d1 127.0.1.1 mail
+check_has "on_error = defer, no auditor: deferred at connect" "$TMP/d1" 'greeting 421 4.3.0 '
+check_eq "... and nothing more" 1 "$(wc -l < "$TMP/d1")"
+
+check "load the auditor again" live_load
+session m3 127.0.1.1 mail
+check_has "counts back: the mail is accepted" "$TMP/m3" 'message 250 2.0.0 Ok: queued'
+check_eq "... logged once" 1 "$(lines 'counts are exact again')"
+for i in 1 2 3; do hold c$i 127.0.1.$((10 + i)); done
+session c4 127.0.1.14 hold
+check_has "the default reply names the limit and the network" "$TMP/c4" \
+	'greeting 421 4.7.0 <unknown[127.0.1.14]>: Client host rejected: Too many SMTP sessions from your network: more than 3 from 127.0.1.0/24'
+
+summary
