@@ -149,9 +149,10 @@ hold() {
 	return 1
 }
 
-# session NAME SRC MODE: a session run to its end; its lines in $TMP/NAME.
+# session NAME SRC quit|mail: a session run to its end; its lines in
+# $TMP/NAME.
 session() {
-	live_ns "$CLIENT" "$2" 127.0.0.1 25 "$3" > "$TMP/$1" 2>&1
+	live_ns timeout 30 "$CLIENT" "$2" 127.0.0.1 25 "$3" > "$TMP/$1" 2>&1
 }
 
 served() {	# NAME: a held session got 220 and 250s
@@ -194,7 +195,7 @@ for i in 1 2 3; do
 	served a$i
 done
 check_eq "connaudit counts the three sessions of 127.0.1.0/24" 3 "$(count_24 127.0.1.9)"
-session a4 127.0.1.4 hold
+session a4 127.0.1.4 quit
 check_has "the fourth from 127.0.1.0/24 gets the rule's 421 at connect" "$TMP/a4" \
 	'greeting 421 4.7.0 <unknown[127.0.1.4]>: Client host rejected: Too many connections from your network'
 check_eq "... and nothing more (smtpd hangs up)" 1 "$(wc -l < "$TMP/a4")"
@@ -219,7 +220,7 @@ kill -HUP "$POLICYD_PID"
 check "SIGHUP with a bad rules file: refused, naming the line" \
 	live_wait_line "$POLICYD_PID" "$LOG" \
 	"reload failed, keeping the 1 rules loaded before: $RULES:1: "
-session a6 127.0.1.6 hold
+session a6 127.0.1.6 quit
 check_has "... the old rules still apply" "$TMP/a6" 'Client host rejected: Too many connections from your network'
 
 for p in "${HELD[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
@@ -256,7 +257,7 @@ session m3 127.0.1.1 mail
 check_has "counts back: the mail is accepted" "$TMP/m3" 'message 250 2.0.0 Ok: queued'
 check_eq "... logged once" 1 "$(lines 'counts are exact again')"
 for i in 1 2 3; do hold c$i 127.0.1.$((10 + i)); done
-session c4 127.0.1.14 hold
+session c4 127.0.1.14 quit
 check_has "the default reply names the limit and the network" "$TMP/c4" \
 	'greeting 421 4.7.0 <unknown[127.0.1.14]>: Client host rejected: Too many SMTP sessions from your network: more than 3 from 127.0.1.0/24'
 

@@ -6,7 +6,8 @@
  *   smtpclient SRC DST PORT hold   greeting, EHLO, MAIL, RCPT; prints "held"
  *                                  and keeps the session until SIGTERM, then
  *                                  QUIT
- *   smtpclient SRC DST PORT mail   the same, then DATA, a message, QUIT
+ *   smtpclient SRC DST PORT quit   greeting, EHLO, MAIL, RCPT, QUIT
+ *   smtpclient SRC DST PORT mail   the same with DATA and a message
  *
  * Exits 0 when every reply was the one a served session gets (2xx, 354 to
  * DATA), 1 at the first other reply (the session then ends), 2 on errors.
@@ -105,8 +106,9 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_term };
 	bool mail;
 
-	if (argc != 5 || (strcmp(argv[4], "hold") && strcmp(argv[4], "mail"))) {
-		fprintf(stderr, "usage: smtpclient SRC DST PORT hold|mail\n");
+	if (argc != 5 || (strcmp(argv[4], "hold") && strcmp(argv[4], "mail") &&
+			  strcmp(argv[4], "quit"))) {
+		fprintf(stderr, "usage: smtpclient SRC DST PORT hold|quit|mail\n");
 		return 2;
 	}
 	mail = !strcmp(argv[4], "mail");
@@ -132,7 +134,7 @@ int main(int argc, char **argv)
 		say("%s", "Subject: connaudit policyd test\r\n\r\nhello\r\n.\r\n");
 		if (reply("message") / 100 != 2)
 			return 1;
-	} else {
+	} else if (!strcmp(argv[4], "hold")) {
 		printf("held\n");
 		fflush(stdout);
 		while (!stop)
