@@ -55,8 +55,11 @@ CLI_SRCS := user/cli.c user/cli_inspect.c user/cli_metrics.c user/cli_policyd.c 
             user/policy_request.c user/policy_rules.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
-UNIT_TESTS := test_cidr test_services test_count
-FUZZERS    := fuzz_cidr fuzz_services
+UNIT_TESTS := test_cidr test_services test_count test_policy_request test_policy_rules
+FUZZERS    := fuzz_cidr fuzz_services fuzz_policy_request fuzz_policy_rules
+# The policy server's parsers: pure C, linked into the command, its unit
+# tests and its fuzzers.
+POLICY_OBJS := $(OUTPUT)/obj/policy_request.o $(OUTPUT)/obj/policy_rules.o
 
 .PHONY: all deps test unit-test kernel-test lua-test ops-test postfix-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
         install uninstall install-gen clean stress valgrind
@@ -118,8 +121,9 @@ $(OUTPUT)/lua/msys/audit.so: lua/audit.c lua/msys_audit.h $(OUTPUT)/libconnaudit
 
 $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(OUTPUT)/libconnaudit.a $(wildcard tests/unit/*.h) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(OUTPUT)/libconnaudit.a $(LDFLAGS) \
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(filter %.o,$^) $(OUTPUT)/libconnaudit.a $(LDFLAGS) \
 		-lcmocka $(LIBBPF_LIBS) -o $@
+$(OUTPUT)/tests/test_policy_request $(OUTPUT)/tests/test_policy_rules: $(POLICY_OBJS)
 
 # The real-kernel scenarios; linked statically so the same binary runs in the VM.
 KTEST_SRCS := tests/kernel/scenarios.c tests/kernel/netlib.c tests/kernel/truth.c \
@@ -171,11 +175,12 @@ $(OUTPUT)/tests/smtpclient: tests/postfix/smtpclient.c | $(OUTPUT)/tests
 postfix-test: $(OUTPUT)/connaudit $(OUTPUT)/tests/smtpclient
 	$(Q)tests/postfix/run.sh $(OUTPUT)
 
-$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(LIB_SRCS) $(OUTPUT)/connaudit.skel.h
+FUZZ_SRCS := user/cidr.c user/services.c user/errors.c user/policy_request.c user/policy_rules.c
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(FUZZ_SRCS) $(LIB_SRCS) $(OUTPUT)/connaudit.skel.h
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser -I$(OUTPUT) \
-		-D_GNU_SOURCE $(LIBBPF_CFLAGS) $< user/cidr.c user/services.c user/errors.c -o $@
+		-D_GNU_SOURCE $(LIBBPF_CFLAGS) $< $(FUZZ_SRCS) -o $@
 
 # A short bounded run for `make test`; `make fuzz` runs each for 10M executions.
 FUZZ_RUNS ?= 10000000
