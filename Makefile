@@ -61,7 +61,7 @@ FUZZERS    := fuzz_cidr fuzz_services fuzz_policy_request fuzz_policy_rules
 # tests and its fuzzers.
 POLICY_OBJS := $(OUTPUT)/obj/policy_request.o $(OUTPUT)/obj/policy_rules.o
 
-.PHONY: all deps test unit-test kernel-test lua-test ops-test postfix-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
+.PHONY: all deps test unit-test kernel-test lua-test ops-test postfix-test bench-policyd fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
         install uninstall install-gen clean stress valgrind
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -232,19 +232,31 @@ $(OUTPUT)/bench/lua_vs_c: bench/lua_vs_c.c lua/audit.c lua/msys_audit.h $(OUTPUT
 	$(Q)$(CC) $(CFLAGS) -Ilua $(LUA_CFLAGS) $(LIBBPF_CFLAGS) bench/lua_vs_c.c lua/audit.c \
 		$(OUTPUT)/libconnaudit.a $(LDFLAGS) $(shell pkg-config --libs lua5.4) $(LIBBPF_LIBS) -o $@
 
+# The policy server under load: answers/s and latency over 1 and 32 connections.
+$(OUTPUT)/bench/policyd: bench/policyd.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) -lpthread -o $@
+
+bench-policyd: all $(OUTPUT)/bench/policyd
+	$(Q)bench/policyd.sh $(OUTPUT)
+
 demo-lua: all $(OUTPUT)/tests/holdconns
 	$(Q)scripts/lua-policy-demo $(OUTPUT)
 
 # Checks that the harness works; times nothing that any test asserts on.
-bench-smoke: all $(OUTPUT)/bench/lua_vs_c $(OUTPUT)/bench/floor
+bench-smoke: all $(OUTPUT)/bench/lua_vs_c $(OUTPUT)/bench/floor $(OUTPUT)/bench/policyd
 	$(Q)scripts/deps bench
+	$(Q)BENCH_QUICK=1 bench/policyd.sh $(OUTPUT) > $(OUTPUT)/bench-policyd-smoke.log 2>&1 || \
+		{ cat $(OUTPUT)/bench-policyd-smoke.log; exit 1; }
 	$(Q)$(SANITIZE_PATH) BENCH_QUICK=1 bench/run.sh $(OUTPUT) > $(OUTPUT)/bench-smoke.log 2>&1 || \
 		{ tail -30 $(OUTPUT)/bench-smoke.log; exit 1; }
 	@echo "bench-smoke: the benchmark harness ran in quick mode (log: $(OUTPUT)/bench-smoke.log)"
 
-bench: all $(OUTPUT)/bench/lua_vs_c $(OUTPUT)/bench/floor
+bench: all $(OUTPUT)/bench/lua_vs_c $(OUTPUT)/bench/floor $(OUTPUT)/bench/policyd
 	$(Q)scripts/deps bench
 	$(Q)bench/run.sh $(OUTPUT)
+	$(Q)bench/policyd.sh $(OUTPUT)
 
 # ---- install ----------------------------------------------------------------
 

@@ -48,7 +48,10 @@ struct conn {
 	int rfd, wfd;
 	unsigned id;		/* for log lines */
 	bool stdio;		/* fds 0 and 1: blocking, not ours to close */
-	bool closing;		/* flush what is in out, then close */
+	bool closing;		/* flush what is in out, then drain */
+	bool draining;		/* answered and shut down for writing: input is
+				 * dropped until EOF, so that closing with unread
+				 * input does not reset the answer away */
 	time_t last;		/* monotonic s of the last input */
 	size_t in_len, out_off, out_len;
 	char out[OUT_MAX];
@@ -412,6 +415,11 @@ static int conn_flush(struct conn *c)
 /* Read, answer, write. Returns -1 when the connection is to be closed. */
 static int conn_work(struct policyd *d, struct conn *c, bool readable)
 {
+	if (c->draining) {
+		ssize_t n = readable ? read(c->rfd, c->in, sizeof(c->in)) : -1;
+
+		return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) ? -1 : 0;
+	}
 	if (readable && !c->closing && c->in_len < sizeof(c->in)) {
 		ssize_t n = read(c->rfd, c->in + c->in_len, sizeof(c->in) - c->in_len);
 
@@ -431,7 +439,13 @@ static int conn_work(struct policyd *d, struct conn *c, bool readable)
 		if (c->out_len || c->in_len == before)
 			break;	/* blocked on the reader, or nothing more to answer */
 	}
-	return c->closing && c->out_len == 0 ? -1 : 0;
+	if (!c->closing || c->out_len)
+		return 0;
+	if (c->stdio || shutdown(c->wfd, SHUT_WR))
+		return -1;
+	c->draining = true;
+	c->in_len = 0;
+	return 0;
 }
 
 static struct conn *conn_new(struct policyd *d, int rfd, int wfd, bool stdio)
@@ -443,7 +457,7 @@ static struct conn *conn_new(struct policyd *d, int rfd, int wfd, bool stdio)
 	c->rfd = rfd;
 	c->wfd = wfd;
 	c->stdio = stdio;
-	c->closing = false;
+	c->closing = c->draining = false;
 	c->in_len = c->out_off = c->out_len = 0;
 	c->last = now_s();
 	c->id = ++d->next_id;
@@ -498,11 +512,12 @@ static void tick(struct policyd *d)
 	}
 	for (unsigned i = d->nconn; i-- > 0; ) {
 		struct conn *c = d->conn[i];
-		time_t limit = c->in_len ? REQUEST_TIMEOUT_S : IDLE_TIMEOUT_S;
+		bool busy = c->in_len || c->draining;
+		time_t limit = busy ? REQUEST_TIMEOUT_S : IDLE_TIMEOUT_S;
 
 		if (c->stdio || now - c->last <= limit)
 			continue;
-		if (c->in_len)
+		if (c->in_len && !c->draining)
 			plog(d, LOG_WARNING, "connection %u: no whole request within %d s: closed",
 			     c->id, REQUEST_TIMEOUT_S);
 		conn_close(d, i);
