@@ -273,7 +273,8 @@ LDCONFIG   ?= ldconfig
 # /usr/local/lib/x86_64-linux-gnu/lua/5.4; packages (PREFIX=/usr) go to
 # lua5.4.pc's INSTALL_CMOD, /usr/lib/x86_64-linux-gnu/lua/5.4.
 LUA_CMODDIR ?= $(if $(filter /usr,$(PREFIX)),$(shell pkg-config --variable=INSTALL_CMOD lua5.4),$(PREFIX)/lib/lua/5.4)
-UNITS := connaudit.service connaudit-metrics.service connaudit-metrics.timer
+UNITS := connaudit.service connaudit-metrics.service connaudit-metrics.timer \
+         connaudit-policyd.socket connaudit-policyd.service
 comma := ,
 
 # Installed as they are (or as install-gen made them): SOURCE,DESTINATION,MODE.
@@ -288,10 +289,12 @@ INSTALL_COPIES := \
 	man/connaudit.8,$(MANDIR)/man8/connaudit.8,644 \
 	etc/services.conf.example,$(DOCDIR)/services.conf.example,644 \
 	etc/default/connaudit,$(DOCDIR)/default.example,644 \
+	etc/policyd.rules.example,$(DOCDIR)/policyd.rules.example,644 \
 	$(foreach u,$(UNITS),$(OUTPUT)/gen/$(u)$(comma)$(UNITDIR)/$(u)$(comma)644)
 # Config files: installed where none exists, removed only while unchanged.
 INSTALL_CONFIGS := \
 	etc/services.conf.example,$(SYSCONFDIR)/connaudit/services.conf \
+	etc/policyd.rules.example,$(SYSCONFDIR)/connaudit/policyd.rules \
 	etc/default/connaudit,$(SYSCONFDIR)/default/connaudit
 # Library symlinks: TARGET,LINK.
 INSTALL_LINKS := libconnaudit.so.$(LIB_VERSION),$(LIBDIR)/$(LIB_SONAME) \
