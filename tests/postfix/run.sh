@@ -11,7 +11,8 @@
 # rules; with the auditor unloaded, on_error = dunno lets mail through and
 # on_error = defer defers it, each logged once; after a new load, counts are
 # exact again. The second half runs the server under systemd-socket-activate
-# (LISTEN_FDS), as the .socket unit does.
+# (LISTEN_FDS), as the .socket unit does; the last part under Postfix's own
+# spawn(8), as a user of the readers' group (made for the run and deleted).
 set -u
 . "$(dirname "$0")/../ops/lib.sh"
 ops_init postfix "$@"
@@ -29,6 +30,9 @@ RULES=$TMP/rules
 LOG=$TMP/policyd.log
 POLICYD_PID=
 HELD=()			# pids of `smtpclient ... hold`
+READERS=capf$$		# the readers' group, and its member capf$$u
+MADE_USER=
+MADE_GROUP=
 
 suite_cleanup() {
 	local p
@@ -36,6 +40,8 @@ suite_cleanup() {
 	for p in "${HELD[@]}"; do kill "$p" 2>/dev/null; done
 	stop_policyd
 	[ -f "$PF/main.cf" ] && live_ns postfix -c "$PF" stop > /dev/null 2>&1
+	[ -n "$MADE_USER" ] && userdel "${READERS}u" 2>/dev/null
+	[ -n "$MADE_GROUP" ] && groupdel "$READERS" 2>/dev/null
 	if [ "$FAILED" -ne 0 ]; then
 		echo "--- policyd log"; cat "$LOG" 2>/dev/null
 		echo "--- maillog"; tail -40 "$TMP/maillog" 2>/dev/null
@@ -260,5 +266,41 @@ for i in 1 2 3; do hold c$i 127.0.1.$((10 + i)); done
 session c4 127.0.1.14 quit
 check_has "the default reply names the limit and the network" "$TMP/c4" \
 	'greeting 421 4.7.0 <unknown[127.0.1.14]>: Client host rejected: Too many SMTP sessions from your network: more than 3 from 127.0.1.0/24'
+
+# ---- Postfix's spawn: one process per connection on stdin/stdout ------------
+
+# spawn sets the user's primary group only (no supplementary groups): the
+# readers' group must be the primary one.
+make_reader() {
+	groupadd "$READERS" && MADE_GROUP=1 &&
+		useradd -M -N -g "$READERS" -s /usr/sbin/nologin \
+		"${READERS}u" && MADE_USER=1
+}
+
+# The reader loads the pins it may read: load again with --group (the held
+# sessions are counted at load).
+spawn_setup() {
+	make_reader && live_unload && live_load --group "$READERS" || return
+	cat >> "$PF/master.cf" <<-EOF
+	connaudit-spawn unix  -       n       n       -       0       spawn
+	  user=${READERS}u argv=$BUILD/connaudit ${policyd_args[*]}
+	EOF
+	live_ns postconf -c "$PF" -e \
+		'smtpd_client_restrictions = check_policy_service unix:private/connaudit-spawn' &&
+		live_ns postfix -c "$PF" reload > /dev/null 2>&1 || return
+	for _ in $(seq 100); do
+		[ -S "$QUEUE/private/connaudit-spawn" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+stop_policyd
+check "spawn: a reader's account, the auditor loaded for its group, master.cf" spawn_setup
+session s1 127.0.1.20 quit
+check_has "spawn: the fourth session from 127.0.1.0/24 gets 421 at connect" "$TMP/s1" \
+	'greeting 421 4.7.0 <unknown[127.0.1.20]>: Client host rejected: Too many SMTP sessions from your network: more than 3 from 127.0.1.0/24'
+session s2 127.0.2.5 quit
+check_has "spawn: a session from another /24 is served" "$TMP/s2" 'quit 221 '
 
 summary
