@@ -260,5 +260,13 @@ int main(int argc, char **argv)
 		       all[(size_t)(total * 0.99)], all[total - 1], total);
 	if (failed || !total)
 		fprintf(stderr, "bench/policyd: a connection got no answer or a wrong one\n");
-	return failed || !total;
+	failed |= !total;
+	free(all);
+	for (unsigned i = 0; i < conns; i++) {
+		free(w[i].lat_us);
+		close(w[i].fd);
+	}
+	for (unsigned i = 0; i < stall; i++)
+		close(stalled[i]);
+	return failed;
 }
