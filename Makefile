@@ -172,7 +172,7 @@ $(OUTPUT)/tests/smtpclient: tests/postfix/smtpclient.c | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) -o $@
 
-postfix-test: $(OUTPUT)/connaudit $(OUTPUT)/tests/smtpclient
+postfix-test: $(OUTPUT)/connaudit $(OUTPUT)/tests/smtpclient $(OUTPUT)/bench/policyd
 	$(Q)tests/postfix/run.sh $(OUTPUT)
 
 FUZZ_SRCS := user/cidr.c user/services.c user/errors.c user/policy_request.c user/policy_rules.c

@@ -229,6 +229,19 @@ check "SIGHUP with a bad rules file: refused, naming the line" \
 session a6 127.0.1.6 quit
 check_has "... the old rules still apply" "$TMP/a6" 'Client host rejected: Too many connections from your network'
 
+# Broken clients beside Postfix: stalled half requests, garbage, an
+# oversized request; their answers are checked by bench/policyd itself.
+"$BUILD/bench/policyd" --conns 2 --seconds 2 --stall 8 --bad "unix:$SOCKET" \
+	> "$TMP/bench.out" 2>&1 &
+bench=$!
+sleep 0.3
+session b2 127.0.2.2 quit
+check_has "with stalled and broken policy clients, Postfix is still answered" "$TMP/b2" \
+	'quit 221 '
+check "... and the broken ones got their answers" wait "$bench" ||
+	cat "$TMP/bench.out"
+check_has "... logged" "$LOG" "bad request, answered DUNNO and closed: no request end"
+
 for p in "${HELD[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 HELD=()
 stop_policyd
