@@ -119,13 +119,15 @@ start_postfix() {
 	return 1
 }
 
-# start_policyd CMD...: the server in the namespace, logging to $LOG (kept
-# over restarts); waits until its socket is there.
+# start_policyd CMD...: the server in the namespace (or, with CMD
+# --netns ..., where the test runs), logging to $LOG (kept over restarts);
+# waits until its socket is there.
 start_policyd() {
-	local _
+	local _ ns=(nsenter --net=/run/netns/"$LIVE_NS")
 
+	[[ " $* " == *" --netns "* ]] && ns=()
 	echo "--- $*" >> "$LOG"
-	nsenter --net=/run/netns/"$LIVE_NS" "$@" 2>> "$LOG" &
+	"${ns[@]}" "$@" 2>> "$LOG" &
 	POLICYD_PID=$!
 	for _ in $(seq 100); do
 		[ -S "$SOCKET" ] && return 0
@@ -191,8 +193,9 @@ check "namespace, auditor at $LIVE_PIN_DIR" eval 'live_netns_add && live_load' |
 check "postfix -c $PF start: master runs, smtpd listens on :25" start_postfix || exit
 printf 'on_error = dunno\nSMTP /24 3   421 4.7.0 Too many connections from your network\n' \
 	> "$RULES"
-check "policyd --listen unix:$SOCKET" \
-	start_policyd "$BUILD/connaudit" "${policyd_args[@]}" --listen "unix:$SOCKET" || exit
+check "policyd --listen unix:$SOCKET --netns (counting in the namespace from outside)" \
+	start_policyd "$BUILD/connaudit" "${policyd_args[@]}" --listen "unix:$SOCKET" \
+	--netns /run/netns/"$LIVE_NS" || exit
 
 # ---- SMTP /24 3 --------------------------------------------------------------
 
