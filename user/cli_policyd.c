@@ -42,6 +42,7 @@
 #define IDLE_TIMEOUT_S		600	/* Postfix drops idle ones after 300 s */
 #define REQUEST_TIMEOUT_S	30	/* from a request's first byte to its end */
 #define RULES_FILE_MAX		(1u << 20)
+#define BAD_LOGS_PER_S		10	/* a flood of bad requests floods no log */
 #define SD_LISTEN_FDS_START	3
 
 struct conn {
@@ -76,6 +77,7 @@ struct policyd {
 	unsigned nconn, conn_max, next_id;
 	struct pollfd *pfd;
 	time_t last_tick;
+	unsigned bad_logged;	/* bad requests logged this second */
 };
 
 static volatile sig_atomic_t got_hup, got_term;
@@ -379,8 +381,11 @@ static void conn_process(struct policyd *d, struct conn *c)
 			decide(d, &req, action, sizeof(action));
 		} else {
 			on_error_action(d, action, sizeof(action));
-			plog(d, LOG_WARNING, "connection %u: bad request, answered %s%s: %s", c->id,
-			     action, rc == -EMSGSIZE ? " and closed" : "", err.msg);
+			if (++d->bad_logged <= BAD_LOGS_PER_S)
+				plog(d, LOG_WARNING, "connection %u: bad request, answered %s%s: %s%s",
+				     c->id, action, rc == -EMSGSIZE ? " and closed" : "", err.msg,
+				     d->bad_logged == BAD_LOGS_PER_S ?
+				     " (no more such lines this second)" : "");
 		}
 		conn_reply(c, action);
 		if (rc == -EMSGSIZE) {
@@ -504,6 +509,7 @@ static void tick(struct policyd *d)
 	if (now == d->last_tick)
 		return;
 	d->last_tick = now;
+	d->bad_logged = 0;
 	if (d->nconn < d->conn_max)
 		d->accept_paused = false;
 	if (d->h && ca_handle_stale(d->h)) {
@@ -745,16 +751,17 @@ int cmd_policyd(const struct cli *c)
 		cli_fail("out of memory");
 		goto out;
 	}
+	/* Under spawn, even an error at start must not reach the client. */
+	d.use_syslog = !c->listen && !getenv("LISTEN_FDS") && stderr_is_client();
+	if (d.use_syslog)
+		openlog("connaudit-policyd", LOG_PID, LOG_MAIL);
 	if (load_rules(c, d.rules, &d.services, &err)) {
-		cli_fail("%s", err.msg);
+		plog(&d, LOG_ERR, "%s", err.msg);
 		goto out;
 	}
 	if (setup_listeners(&d))
 		goto out;
 	if (d.nlisten == 0) {
-		d.use_syslog = stderr_is_client();
-		if (d.use_syslog)
-			openlog("connaudit-policyd", LOG_PID, LOG_MAIL);
 		if (!conn_new(&d, 0, 1, true)) {
 			cli_fail("out of memory");
 			goto out;
