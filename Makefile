@@ -6,6 +6,8 @@
 #   make bench      benchmarks (not tests: nothing is timed in CI)
 #   make install    PREFIX (default /usr/local) and DESTDIR honoured; make uninstall
 #   make ops-test   install, metrics, systemd units, non-root readers, bpftool
+#   make postfix-test  a real Postfix asking `connaudit policyd` (in make test)
+#   make bench-policyd the policy server's answers/s and latency
 #   make stress     randomized churn against the kernel, STRESS_EVENTS (100000) each
 #   make valgrind   the unit tests and the command under memcheck
 #   V=1 shows full commands; SANITIZE=1 builds with ASan/UBSan.

@@ -165,6 +165,8 @@ static int load_rules(const struct cli *c, struct policy_rules *out, struct ca_s
 	return rc ? rc : policy_rules_bind(out, svcs, err);
 }
 
+static void warn_slow_rules(const struct policyd *d);
+
 static void reload(struct policyd *d)
 {
 	struct policy_rules *next = calloc(1, sizeof(*next));
@@ -186,6 +188,8 @@ static void reload(struct policyd *d)
 	d->services = svcs;
 	plog(d, LOG_INFO, "reloaded %u rules from %s (on_error = %s)", next->n, d->c->rules,
 	     next->on_error == POLICY_FAIL_OPEN ? "dunno" : "defer");
+	if (d->h)
+		warn_slow_rules(d);
 }
 
 /* ---- counting ------------------------------------------------------------- */
