@@ -7,7 +7,7 @@
 #   make install    PREFIX (default /usr/local) and DESTDIR honoured; make uninstall
 #   make ops-test   install, metrics, systemd units, non-root readers, bpftool
 #   make postfix-test  a real Postfix asking `connaudit policyd` (in make test)
-#   make bench-policyd the policy server's answers/s and latency
+#   make bench-policyd the policy server's answers/s and latency; Postfix with and without it
 #   make stress     randomized churn against the kernel, STRESS_EVENTS (100000) each
 #   make valgrind   the unit tests and the command under memcheck
 #   V=1 shows full commands; SANITIZE=1 builds with ASan/UBSan.
@@ -242,6 +242,7 @@ $(OUTPUT)/bench/policyd: bench/policyd.c
 
 bench-policyd: all $(OUTPUT)/bench/policyd
 	$(Q)bench/policyd.sh $(OUTPUT)
+	$(Q)bench/postfix.sh $(OUTPUT)
 
 demo-lua: all $(OUTPUT)/tests/holdconns
 	$(Q)scripts/lua-policy-demo $(OUTPUT)
@@ -259,6 +260,7 @@ bench: all $(OUTPUT)/bench/lua_vs_c $(OUTPUT)/bench/floor $(OUTPUT)/bench/policy
 	$(Q)scripts/deps bench
 	$(Q)bench/run.sh $(OUTPUT)
 	$(Q)bench/policyd.sh $(OUTPUT)
+	$(Q)bench/postfix.sh $(OUTPUT)
 
 # ---- install ----------------------------------------------------------------
 
