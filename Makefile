@@ -6,6 +6,8 @@
 #   make bench      benchmarks (not tests: nothing is timed in CI)
 #   make install    PREFIX (default /usr/local) and DESTDIR honoured; make uninstall
 #   make ops-test   install, metrics, systemd units, non-root readers, bpftool
+#   make postfix-test  a real Postfix asking `connaudit policyd` (in make test)
+#   make bench-policyd the policy server's answers/s and latency; Postfix with and without it
 #   make stress     randomized churn against the kernel, STRESS_EVENTS (100000) each
 #   make valgrind   the unit tests and the command under memcheck
 #   V=1 shows full commands; SANITIZE=1 builds with ASan/UBSan.
@@ -53,13 +55,17 @@ LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 LIB_VERSION := 1.0.0
 LIB_SONAME  := libconnaudit.so.$(firstword $(subst ., ,$(LIB_VERSION)))
 CLI_SRCS := user/cli.c user/cli_load.c user/cli_count.c user/cli_inspect.c user/cli_metrics.c \
-            user/cli_connections.c
+            user/cli_connections.c user/cli_policyd.c user/policy_request.c user/policy_rules.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
-UNIT_TESTS := test_cidr test_services test_count test_iter test_ports test_monitors
-FUZZERS    := fuzz_cidr fuzz_services fuzz_monitors
+UNIT_TESTS := test_cidr test_services test_count test_iter test_ports test_monitors \
+              test_policy_request test_policy_rules
+FUZZERS    := fuzz_cidr fuzz_services fuzz_monitors fuzz_policy_request fuzz_policy_rules
+# The policy server's parsers: pure C, linked into the command, its unit
+# tests and its fuzzers.
+POLICY_OBJS := $(OUTPUT)/obj/policy_request.o $(OUTPUT)/obj/policy_rules.o
 
-.PHONY: all lua-modules lua-modules-found deps test unit-test kernel-test cli-test lua-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
+.PHONY: all lua-modules lua-modules-found deps test unit-test kernel-test cli-test lua-test ops-test postfix-test bench-policyd fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
         install uninstall install-gen clean stress valgrind
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -149,8 +155,9 @@ $(OUTPUT)/lua/msys/audit.so: $(OUTPUT)/lua/5.4/msys/audit.so | $(OUTPUT)/lua/msy
 
 $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(OUTPUT)/libconnaudit.a $(wildcard tests/unit/*.h) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(OUTPUT)/libconnaudit.a $(LDFLAGS) \
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(filter %.o,$^) $(OUTPUT)/libconnaudit.a $(LDFLAGS) \
 		-lcmocka $(LIBBPF_LIBS) -o $@
+$(OUTPUT)/tests/test_policy_request $(OUTPUT)/tests/test_policy_rules: $(POLICY_OBJS)
 
 # The real-kernel scenarios; linked statically so the same binary runs in the VM.
 KTEST_SRCS := tests/kernel/scenarios.c tests/kernel/netlib.c tests/kernel/truth.c \
@@ -216,11 +223,21 @@ lua-test: $(OUTPUT)/lua/msys/audit.so $(OUTPUT)/connaudit $(OUTPUT)/tests/holdco
 ops-test: all $(OUTPUT)/tests/holdconns
 	$(Q)$(SANITIZE_PATH) tests/ops/run.sh $(OUTPUT)
 
-$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(LIB_SRCS) $(OUTPUT)/connaudit.skel.h
+# A real Postfix in a namespace, asking `connaudit policyd` at connect time.
+$(OUTPUT)/tests/smtpsession: tests/postfix/smtpsession.c | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) -o $@
+
+postfix-test: $(OUTPUT)/connaudit $(OUTPUT)/tests/smtpsession $(OUTPUT)/bench/policyd
+	$(Q)tests/postfix/run.sh $(OUTPUT)
+
+FUZZ_SRCS := user/cidr.c user/services.c user/monitors.c user/errors.c user/policy_request.c \
+             user/policy_rules.c
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(FUZZ_SRCS) $(LIB_SRCS) $(OUTPUT)/connaudit.skel.h
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser -I$(OUTPUT) \
-		-D_GNU_SOURCE $(LIBBPF_CFLAGS) $< user/cidr.c user/services.c user/monitors.c user/errors.c -o $@
+		-D_GNU_SOURCE $(LIBBPF_CFLAGS) $< $(FUZZ_SRCS) -o $@
 
 # A short bounded run for `make test`; `make fuzz` runs each for 10M executions.
 FUZZ_RUNS ?= 10000000
@@ -236,6 +253,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory cli-test
 	$(Q)$(MAKE) --no-print-directory lua-test
 	$(Q)$(MAKE) --no-print-directory ops-test
+	$(Q)$(MAKE) --no-print-directory postfix-test
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory bench-smoke
 	@echo "make test: all suites passed"
@@ -272,19 +290,33 @@ $(OUTPUT)/bench/lua_vs_c: bench/lua_vs_c.c lua/audit.c lua/compat.h lua/msys_aud
 	$(Q)$(CC) $(CFLAGS) -Ilua $(LUA_CFLAGS) $(LIBBPF_CFLAGS) bench/lua_vs_c.c lua/audit.c \
 		$(OUTPUT)/libconnaudit.a $(LDFLAGS) $(shell pkg-config --libs lua5.4) $(LIBBPF_LIBS) -o $@
 
+# The policy server under load: answers/s and latency over 1 and 32 connections.
+$(OUTPUT)/bench/policyd: bench/policyd.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) -lpthread -o $@
+
+bench-policyd: all $(OUTPUT)/bench/policyd
+	$(Q)bench/policyd.sh $(OUTPUT)
+	$(Q)bench/postfix.sh $(OUTPUT)
+
 demo-lua: all $(OUTPUT)/tests/holdconns
 	$(Q)scripts/lua-policy-demo $(OUTPUT)
 
 # Checks that the harness works; times nothing that any test asserts on.
-bench-smoke: all $(OUTPUT)/bench/lua_vs_c $(OUTPUT)/bench/floor
+bench-smoke: all $(OUTPUT)/bench/lua_vs_c $(OUTPUT)/bench/floor $(OUTPUT)/bench/policyd
 	$(Q)scripts/deps bench
+	$(Q)BENCH_QUICK=1 bench/policyd.sh $(OUTPUT) > $(OUTPUT)/bench-policyd-smoke.log 2>&1 || \
+		{ cat $(OUTPUT)/bench-policyd-smoke.log; exit 1; }
 	$(Q)$(SANITIZE_PATH) BENCH_QUICK=1 bench/run.sh $(OUTPUT) > $(OUTPUT)/bench-smoke.log 2>&1 || \
 		{ tail -30 $(OUTPUT)/bench-smoke.log; exit 1; }
 	@echo "bench-smoke: the benchmark harness ran in quick mode (log: $(OUTPUT)/bench-smoke.log)"
 
-bench: all $(OUTPUT)/bench/lua_vs_c $(OUTPUT)/bench/floor
+bench: all $(OUTPUT)/bench/lua_vs_c $(OUTPUT)/bench/floor $(OUTPUT)/bench/policyd
 	$(Q)scripts/deps bench
 	$(Q)bench/run.sh $(OUTPUT)
+	$(Q)bench/policyd.sh $(OUTPUT)
+	$(Q)bench/postfix.sh $(OUTPUT)
 
 # ---- install ----------------------------------------------------------------
 
@@ -306,7 +338,8 @@ LDCONFIG   ?= ldconfig
 LUA_CMODDIR_5.4 ?= $(LUA_CMODDIR)
 lua_cmoddir = $(or $(LUA_CMODDIR_$(1)),$(if $(filter /usr,$(PREFIX)),$(shell \
 	pkg-config --variable=INSTALL_CMOD $(lua_pc_$(1))),$(PREFIX)/lib/lua/$(1)))
-UNITS := connaudit.service connaudit-metrics.service connaudit-metrics.timer
+UNITS := connaudit.service connaudit-metrics.service connaudit-metrics.timer \
+         connaudit-policyd.socket connaudit-policyd.service
 LUA_EXAMPLES := connection_limit.lua haproxy.lua
 comma := ,
 
@@ -325,10 +358,12 @@ INSTALL_COPIES := \
 	man/connaudit.8,$(MANDIR)/man8/connaudit.8,644 \
 	etc/services.conf.example,$(DOCDIR)/services.conf.example,644 \
 	etc/default/connaudit,$(DOCDIR)/default.example,644 \
+	etc/policyd.rules.example,$(DOCDIR)/policyd.rules.example,644 \
 	$(foreach u,$(UNITS),$(OUTPUT)/gen/$(u)$(comma)$(UNITDIR)/$(u)$(comma)644)
 # Config files: installed where none exists, removed only while unchanged.
 INSTALL_CONFIGS := \
 	etc/services.conf.example,$(SYSCONFDIR)/connaudit/services.conf \
+	etc/policyd.rules.example,$(SYSCONFDIR)/connaudit/policyd.rules \
 	etc/default/connaudit,$(SYSCONFDIR)/default/connaudit
 # Library symlinks: TARGET,LINK.
 INSTALL_LINKS := libconnaudit.so.$(LIB_VERSION),$(LIBDIR)/$(LIB_SONAME) \

@@ -53,6 +53,7 @@ static const struct option long_options[] = {
 	{ "max-rates", required_argument, NULL, O_MAX_RATES },
 	{ "start", required_argument, NULL, O_START },
 	{ "end", required_argument, NULL, O_END },
+	{ "rules", required_argument, NULL, O_RULES },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -127,6 +128,13 @@ static const struct cli_command commands[] = {
 	  H_PIN_DIR H_CONFIG H_NETNS,
 	  OPT(O_PREFIX) | OPT(O_TOP_N) | OPT(O_LISTEN) | OPT(O_PIN_DIR) | OPT(O_CONFIG) |
 	  OPT(O_NETNS), 0, 0, cmd_metrics },
+	{ "policyd", "", "Postfix policy server: session limits per client network",
+	  "  --rules FILE       the rules: SERVICE CIDR LIMIT [REPLY...] per line\n"
+	  "  --listen unix:/PATH | ADDR:PORT   where to serve; without it, the sockets\n"
+	  "                     systemd passes, else stdin/stdout (Postfix spawn)\n"
+	  H_PIN_DIR H_CONFIG H_NETNS,
+	  OPT(O_RULES) | OPT(O_LISTEN) | OPT(O_PIN_DIR) | OPT(O_CONFIG) | OPT(O_NETNS),
+	  0, 0, cmd_policyd },
 };
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -267,6 +275,7 @@ static int parse_option(struct cli *c, int id, char *arg)
 	case O_MAX_RATES: return cli_parse_ulong(arg, "--max-rates", 1u << 24, &c->max_rates);
 	case O_START: return parse_window(arg, "--start", &c->start);
 	case O_END: return parse_window(arg, "--end", &c->end);
+	case O_RULES: c->rules = arg; return 0;
 	case O_MODE: return parse_mode(arg, &c->mode);
 	default: return EXIT_USAGE;
 	}
@@ -310,9 +319,7 @@ static int netns_file(const char *path, uint32_t *inode)
 	return 0;
 }
 
-/* --netns: a namespace file, an `ip netns` name, or the inode of a
- * namespace that some process or /run/netns holds. */
-static int cli_netns(const struct cli *c, uint32_t *inode)
+int cli_netns(const struct cli *c, uint32_t *inode)
 {
 	struct inode_search s = { 0 };
 	struct ca_error err;

@@ -15,7 +15,7 @@ enum cli_opt {
 	O_PIN_DIR = O_FIRST, O_CGROUP, O_PREFIXES, O_CONFIG, O_PEER, O_NETNS, O_PREFIX,
 	O_MAX_PEERS, O_MAX_PREFIXES, O_MAX_SESSIONS, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET,
 	O_GROUP, O_MODE, O_LISTEN, O_TOP_N, O_HELP, O_PORTS, O_ALL_PORTS,
-	O_MONITORS, O_MAX_RATES, O_START, O_END,
+	O_MONITORS, O_MAX_RATES, O_START, O_END, O_RULES,
 	O_LAST
 };
 _Static_assert(O_LAST - O_FIRST <= 64, "cli_command.opts holds one bit per option");
@@ -46,7 +46,8 @@ struct cli {
 	const char *netns;
 	const char *prefix;	/* top: "N" or "N,M" */
 	const char *group;	/* load: readers' group */
-	const char *listen;	/* metrics: serve on ADDR:PORT */
+	const char *listen;	/* metrics: serve on ADDR:PORT; policyd: where to listen */
+	const char *rules;	/* policyd: the rules file */
 	const char *ports;	/* load: more local ports to audit */
 	unsigned long mode;	/* load: mode of the map pins */
 	unsigned long top_n;
@@ -76,6 +77,11 @@ void cli_incomplete_warning(void);
 /* Open the handle for the pin dir in c, switching to --netns if given.
  * Prints the error and returns NULL on failure. */
 struct ca_handle *cli_open(const struct cli *c);
+
+/* The namespace to count in: --netns (a namespace file, an `ip netns` name,
+ * or the inode of a namespace that a process or /run/netns holds), else our own.
+ * Prints the error and returns 1 on failure. */
+int cli_netns(const struct cli *c, uint32_t *inode);
 
 /* Load the services table from --config / env / default; prints on error. */
 int cli_services(const struct cli *c, struct ca_services *s);
@@ -144,5 +150,6 @@ int cmd_top(const struct cli *c);
 int cmd_metrics(const struct cli *c);
 int cmd_connections(const struct cli *c);
 int cmd_show(const struct cli *c);
+int cmd_policyd(const struct cli *c);
 
 #endif

@@ -30,11 +30,14 @@ check_layout() {
 	for f in include/connaudit.h include/connaudit_abi.h lib/pkgconfig/connaudit.pc \
 		 share/man/man8/connaudit.8 share/doc/connaudit/services.conf.example \
 		 lib/systemd/system/connaudit.service lib/systemd/system/connaudit-metrics.service \
-		 lib/systemd/system/connaudit-metrics.timer; do
+		 lib/systemd/system/connaudit-metrics.timer share/doc/connaudit/policyd.rules.example \
+		 lib/systemd/system/connaudit-policyd.socket lib/systemd/system/connaudit-policyd.service; do
 		check_eq "$f" 644 "$(mode_of "$P/$f")"
 	done
 	check_eq "/etc/connaudit/services.conf (absent before: installed)" 644 \
 		"$(mode_of "$ROOT/etc/connaudit/services.conf")"
+	check_eq "/etc/connaudit/policyd.rules (absent before: installed)" 644 \
+		"$(mode_of "$ROOT/etc/connaudit/policyd.rules")"
 	check_eq "/etc/default/connaudit" 644 "$(mode_of "$ROOT/etc/default/connaudit")"
 	check_has "the unit runs the installed binary" "$P/lib/systemd/system/connaudit.service" \
 		"ExecStart=/usr/local/sbin/connaudit load"
