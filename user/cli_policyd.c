@@ -257,12 +257,16 @@ static int open_handle(struct policyd *d, struct ca_error *err)
 	return 0;
 }
 
-/* The count a rule compares with its limit. Cluster and rate rules are
- * refused at load (policy_rules.c, needs()); count them here once the
- * library can. */
+/* The count a rule compares with its limit: open sessions, or connections
+ * in the rule's windows of a monitor (a monitor the auditor was not loaded
+ * with fails, and on_error decides). Cluster rules are refused at load
+ * (policy_rules.c, needs()). */
 static int rule_count(struct policyd *d, const struct policy_rule *r,
 		      const struct ca_addr *client, uint64_t *n, struct ca_error *err)
 {
+	if (r->rate)
+		return ca_connections(d->h, &r->mon, &r->cidr, &r->svc, client, r->first_window,
+				      r->last_window, n, err);
 	return ca_count(d->h, &r->cidr, &r->svc, client, n, err);
 }
 
@@ -287,9 +291,10 @@ static void reject(const struct policyd *d, const struct policy_request *req,
 	else
 		policy_default_reply(r, p, action, len);
 	ca_quote(req->protocol_state, strlen(req->protocol_state), state, sizeof(state));
-	plog(d, LOG_NOTICE, "reject %s (%s): rule %s:%u \"%s %s %u\": %" PRIu64 " sessions%s",
+	plog(d, LOG_NOTICE, "reject %s (%s): rule %s:%u \"%s%s%s %s %u\": %" PRIu64 " %s%s",
 	     req->client_text, state[0] ? state : "no protocol_state", d->rules->origin,
-	     r->line, r->service, r->cidr_text, r->limit, n,
+	     r->line, r->service, r->rate ? " rate " : "", r->rate ? r->monitor : "",
+	     r->cidr_text, r->limit, n, r->rate ? "connections" : "sessions",
 	     incomplete ? " at least (counts incomplete)" : "");
 }
 

@@ -173,14 +173,16 @@ static int parse_monitor(struct policy_rule *rule, const char *f, size_t len,
 {
 	static const char usage[] = "a rate monitor is SIZE,COUNT or SIZE,COUNT:FIRST-LAST "
 				    "(seconds a window, windows kept, the windows summed)";
-	const char *comma = memchr(f, ',', len), *colon = memchr(f, ':', len);
+	const char *colon = memchr(f, ':', len);
 	const char *mend = colon ? colon : f + len;
-	uint32_t size, count, first = 0, last = 0;
+	uint32_t first = 0, last = 0;
+	struct ca_error merr;
 
-	if (!comma || comma > mend ||
-	    !parse_number(f, (size_t)(comma - f), 1000000, &size) || size == 0 ||
-	    !parse_number(comma + 1, (size_t)(mend - comma - 1), 1000, &count) || count == 0)
+	if ((size_t)(mend - f) >= sizeof(rule->monitor))
 		return line_error(at, usage, f, len);
+	memcpy(rule->monitor, f, (size_t)(mend - f));
+	if (ca_monitor_parse(rule->monitor, &rule->mon, &merr))
+		return line_error(at, merr.msg, f, len);
 	if (colon) {
 		const char *dash = memchr(colon, '-', (size_t)(f + len - colon));
 		const char *fend = dash ? dash : f + len;
@@ -190,13 +192,10 @@ static int parse_monitor(struct policy_rule *rule, const char *f, size_t len,
 		last = first;
 		if (dash && !parse_number(dash + 1, (size_t)(f + len - dash - 1), 1000, &last))
 			return line_error(at, usage, f, len);
-		if (first > last || last >= count)
+		if (first > last || last >= rule->mon.windows)
 			return line_error(at, "rate windows FIRST-LAST must have FIRST <= LAST < "
 					  "COUNT", f, len);
 	}
-	if ((size_t)(mend - f) >= sizeof(rule->monitor))
-		return line_error(at, usage, f, len);
-	memcpy(rule->monitor, f, (size_t)(mend - f));
 	rule->first_window = first;
 	rule->last_window = last;
 	rule->rate = true;
@@ -294,9 +293,6 @@ static const char *needs(const struct policy_rule *rule)
 	if (rule->cluster)
 		return "needs cluster-wide counts (the `connaudit cluster` agent), which this "
 		       "connaudit does not have yet; count this host with SMTP instead";
-	if (rule->rate)
-		return "needs connection-rate monitors (`connaudit load --monitors`), which "
-		       "this connaudit does not have yet";
 	return NULL;
 }
 
@@ -339,11 +335,19 @@ void policy_default_reply(const struct policy_rule *r, const struct ca_prefix *p
 	struct ca_addr a = { .family = p->family };
 	char net[INET6_ADDRSTRLEN] = "";
 
+	char per[POLICY_TEXT_MAX + 48] = "";
+
+	/* Momentum's wording for a rate: "connection rate limit exceeded". */
+	if (r->rate)
+		snprintf(per, sizeof(per), " in windows %u-%u of %s", r->first_window,
+			 r->last_window, r->monitor);
 	memcpy(a.bytes, p->bytes, sizeof(a.bytes));
 	if (p->family == CA_AF_ALL || ca_addr_format(&a, net, sizeof(net)))
-		snprintf(buf, len, "421 4.7.0 Too many %s sessions: more than %u from all "
-			 "networks", r->svc.name, r->limit);
+		snprintf(buf, len, "421 4.7.0 Too many %s %s: more than %u from all "
+			 "networks%s", r->svc.name, r->rate ? "connections" : "sessions", r->limit,
+			 per);
 	else
-		snprintf(buf, len, "421 4.7.0 Too many %s sessions from your network: more "
-			 "than %u from %s/%u", r->svc.name, r->limit, net, p->len);
+		snprintf(buf, len, "421 4.7.0 Too many %s %s from your network: more "
+			 "than %u from %s/%u%s", r->svc.name, r->rate ? "connections" : "sessions",
+			 r->limit, net, p->len, per);
 }

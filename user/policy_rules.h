@@ -35,7 +35,8 @@ struct policy_rule {
 	struct ca_service svc;			/* what it counts (policy_rules_bind) */
 	bool cluster;				/* inbound_cidr: every node's sessions */
 	bool rate;				/* new connections, not open sessions */
-	char monitor[POLICY_TEXT_MAX];		/* rate: "300,6" */
+	char monitor[POLICY_TEXT_MAX];		/* rate: "300,6" as written */
+	struct ca_monitor mon;			/* rate: the monitor it names */
 	unsigned first_window, last_window;	/* rate: windows summed, 0 = now */
 	char cidr_text[POLICY_TEXT_MAX];
 	struct ca_cidr cidr;

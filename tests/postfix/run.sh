@@ -179,6 +179,37 @@ session c4 127.0.1.14 quit
 check_has "the default reply names the limit and the network" "$TMP/c4" \
 	'greeting 421 4.7.0 <unknown[127.0.1.14]>: Client host rejected: Too many SMTP sessions from your network: more than 3 from 127.0.1.0/24'
 
+# ---- a rate rule -------------------------------------------------------------
+
+# Connections, not sessions: clients that connect and quit at once hold no
+# session for long, and only a rate catches them. The count includes the
+# asking connection, so the fifth in the windows is over a limit of 4.
+reloaded() {	# N: wait until the log has more than N "reloaded" lines
+	local _
+	for _ in $(seq 100); do
+		[ "$(lines 'reloaded ')" -gt "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "load the auditor with a monitor of 60 s windows" \
+	eval 'live_unload && live_load --monitors "60,2"'
+cp "$RULES" "$RULES.sessions"
+printf 'SMTP rate 60,2:0-1 /24 4\n' > "$RULES"
+before=$(lines 'reloaded ')
+kill -HUP "$POLICYD_PID"
+check "SIGHUP: a rate rule" reloaded "$before"
+for i in 1 2 3 4; do session r$i 127.0.3.$i quit; done
+check_has "four quick sessions from 127.0.3.0/24 are served" "$TMP/r4" 'quit 221 '
+session r5 127.0.3.5 quit
+check_has "the fifth connection in the windows gets the rate rule's 421" "$TMP/r5" \
+	'Too many SMTP connections from your network: more than 4 from 127.0.3.0/24 in windows 0-1 of 60,2'
+check "... logged with the connections counted" live_wait_line "$POLICYD_PID" "$LOG" \
+	'rule .*"SMTP rate 60,2 /24 4": 5 connections'
+session r6 127.0.4.1 quit
+check_has "... a session from another /24 is served" "$TMP/r6" 'quit 221 '
+cp "$RULES.sessions" "$RULES"
+
 # ---- Postfix's spawn: one process per connection on stdin/stdout ------------
 
 # spawn sets the user's primary group only (no supplementary groups): the

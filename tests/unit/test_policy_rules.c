@@ -132,8 +132,8 @@ static void test_rate_and_cluster_syntax(void **state)
 	assert_true(rules.rule[3].cluster && rules.rule[3].rate);
 	assert_int_equal(rules.rule[3].first_window, 2);
 	assert_int_equal(rules.rule[3].last_window, 2);
-	parse_bad("SMTP rate 300 /24 3\n", "a rate monitor is SIZE,COUNT");
-	parse_bad("SMTP rate 0,6 /24 3\n", "a rate monitor is SIZE,COUNT");
+	parse_bad("SMTP rate 300 /24 3\n", "monitor");
+	parse_bad("SMTP rate 0,6 /24 3\n", "monitor");
 	parse_bad("SMTP rate 300,6:3-1 /24 3\n", "FIRST <= LAST < COUNT");
 	parse_bad("SMTP rate 300,6:0-6 /24 3\n", "FIRST <= LAST < COUNT");
 	parse_bad("SMTP rate\n", "expected SERVICE rate MONITOR");
@@ -213,9 +213,12 @@ static void test_bind(void **state)
 	parse_ok("SMTP /24 3\ninbound_cidr /24,/64 60\n");
 	assert_int_equal(policy_rules_bind(&rules, &s, &err), -EOPNOTSUPP);
 	assert_non_null(strstr(err.msg, ORIGIN ":2: needs cluster-wide counts"));
-	parse_ok("\n\nSMTP rate 300,6 /24 30\n");
-	assert_int_equal(policy_rules_bind(&rules, &s, &err), -EOPNOTSUPP);
-	assert_non_null(strstr(err.msg, ORIGIN ":3: needs connection-rate monitors"));
+	/* a rate rule binds to its monitor */
+	parse_ok("\n\nSMTP rate 300,6:1-5 /24 30\n");
+	assert_int_equal(policy_rules_bind(&rules, &s, &err), 0);
+	assert_int_equal(rules.rule[0].mon.size, 300);
+	assert_int_equal(rules.rule[0].mon.windows, 6);
+	assert_int_equal(rules.rule[0].last_window, 5);
 }
 
 static struct ca_addr addr(const char *s)
