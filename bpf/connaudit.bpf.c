@@ -648,7 +648,10 @@ static __always_inline void mark_pending(struct sock *sk, __u64 cookie)
 
 	if (!key_of(sk, &pending.key))
 		return;
-	if (bpf_map_update_elem(&ca_marks, &cookie, &pending, BPF_NOEXIST) == -E2BIG)
+	/* int: before 6.4 the upper half of the helper's result is zero */
+	int err = bpf_map_update_elem(&ca_marks, &cookie, &pending, BPF_NOEXIST);
+
+	if (err == -E2BIG)
 		note_unmarked(sk);
 }
 
