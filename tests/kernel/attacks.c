@@ -4,7 +4,9 @@
  * (issue 12), each reproduced and checked against the kernel's view:
  *   - attack/accept-queues: an unprivileged user (nobody) fills accept
  *     queues on high ports with CLOSE_WAIT children, before and after the
- *     load, with ca_marks small; sessions to port 25 must still count;
+ *     load, with ca_marks small; sessions to port 25 must still count (the
+ *     attacker shares the audited cgroup with the MTA, a co-hosted service:
+ *     whole-host mode would also see other tests' sessions in ca_marks);
  *   - seeding/many-listeners: more listening ports than the old seeding
  *     table held (16,384), one session queued on every tenth;
  *   - seeding/stray-netns-files: /run/netns holds an empty file and a
@@ -104,11 +106,15 @@ static void wait_byte(int fd, const char *what)
 static void sc_accept_queues(const void *a, const void *b)
 {
 	struct ca_load_opts o = { .max_sessions = 64 };
+	struct test_cgroup cg;
 	int go[2], done[2];
 	struct conn c[5];
 	pid_t pid;
 
 	(void)a, (void)b;
+	test_cgroup_setup(&cg);
+	cg_move_self(E.cgroup);
+	o.cgroup = E.cgroup;
 	audit_ports_of(&o);
 	if (pipe(go) || pipe(done))
 		kt_fail("pipe: %m");
