@@ -215,6 +215,7 @@ function churn_rows(    i, c, e, names) {
 	names["ct"] = "nftables ct count over 1000000 (never triggers)"
 	names["floor1"] = "one empty tp_btf program on inet_sock_set_state (bench/floor)"
 	names["floor2"] = "two empty tp_btf programs (connaudit attaches two)"
+	names["fullmap"] = "connaudit, ca_peers full of live entries: every connection a new peer"
 	if (others)
 		row("note", others " other program(s) on inet_sock_set_state (other tests' " \
 		    "auditors) ran through the churn rounds: every configuration paid for " \

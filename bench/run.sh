@@ -31,15 +31,15 @@ NS_PATH=/run/netns/$NS
 PIN_PARENT=/sys/fs/bpf/$TAG
 PIN=$PIN_PARENT/ca
 NFT_TABLE=connaudit_bench
-CHURN_CONFIGS=(bare default cgroup ct floor1 floor2)
+CHURN_CONFIGS=(bare default cgroup ct floor1 floor2 fullmap)
 
 if [ "$QUICK" = 1 ]; then
 	LEVELS=200,1000,2000 QUERY_ROUNDS=2 BATCH_MS=5
-	CHURN_ROUNDS=1 CHURN_MS=400
+	CHURN_ROUNDS=1 CHURN_MS=400 FULLMAP_PEERS=512
 	RESULTS_DIR=$OUT
 else
 	LEVELS=1000,10000,50000 QUERY_ROUNDS=7 BATCH_MS=40
-	CHURN_ROUNDS=9 CHURN_MS=3000
+	CHURN_ROUNDS=9 CHURN_MS=3000 FULLMAP_PEERS=8192
 	RESULTS_DIR=$SRC/bench
 fi
 # One churn worker per CPU, at least two: one would leave a CPU idle.
@@ -184,6 +184,9 @@ churn_setup() {
 	floor2) floor_start 2 ;;
 	default) tool load --pin-dir "$PIN" --quiet ;;
 	cgroup) tool load --pin-dir "$PIN" --quiet --cgroup "$CG" ;;
+	# The worst case of reclaim: churn fills ca_peers with live entries
+	# first (-f), so every connection is a new peer that finds it full.
+	fullmap) tool load --pin-dir "$PIN" --quiet --max-peers "$FULLMAP_PEERS" ;;
 	ct)
 		nft_ruleset | in_ns nft -f -
 		# Conntrack keeps TIME_WAIT entries 120 s: at churn rates they
@@ -196,7 +199,7 @@ churn_setup() {
 
 churn_teardown() {
 	case $1 in
-	default | cgroup) tool unload --pin-dir "$PIN" ;;
+	default | cgroup | fullmap) tool unload --pin-dir "$PIN" ;;
 	ct)
 		in_ns nft delete table inet "$NFT_TABLE"
 		# Conntrack then reaps its entries in the background.
@@ -212,10 +215,12 @@ churn_teardown() {
 # cgroup-scoped mode differs from the others only by what is attached. The
 # inner shell moves itself, then becomes nsenter and churn (same pid).
 run_churn() {
+	local fill=()
+	[ "$1" = fullmap ] && fill=(-f "$FULLMAP_PEERS")
 	# shellcheck disable=SC2016  # $$ and $@ are the inner shell's
 	run_waited sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' sh "$CG" \
 		nsenter --net="$NS_PATH" "$OUT/churn" -w "$WORKERS" -k "$CHURN_SOURCES" \
-		-t "$CHURN_MS" -p 25
+		-t "$CHURN_MS" -p 25 "${fill[@]}"
 }
 
 bench_churn() {
@@ -227,7 +232,7 @@ bench_churn() {
 		# or always right after the same neighbour (and what it left).
 		for config in $(shuf -e "${CHURN_CONFIGS[@]}"); do
 			churn_setup "$config"
-			echo "C $round $config $(run_churn)" >>"$RAW"
+			echo "C $round $config $(run_churn "$config")" >>"$RAW"
 			churn_teardown "$config"
 		done
 		say "  round $((round + 1))/$CHURN_ROUNDS done"
@@ -278,7 +283,7 @@ stats_round() {
 	sysctl -qw kernel.bpf_stats_enabled=1
 	# shellcheck disable=SC2086  # a list of ids
 	read -r c0 t0 < <(prog_totals $others)
-	line=$(run_churn)
+	line=$(run_churn "$config")
 	# shellcheck disable=SC2086
 	read -r c1 t1 < <(prog_totals $others)
 	conns=$(echo "$line" | awk '{ print $4 }')

@@ -745,8 +745,24 @@ static __always_inline void mark_active(struct sock *sk)
 		HEALTH_ADD(marks_full, 1);
 }
 
-/* Count or uncount one state change that passed the filter. */
-static __always_inline void count_change(struct sock *sk, bool admission, bool simultaneous)
+/* True when the socket's cgroup is the audited one or below it. */
+static __always_inline bool in_audited_cgroup(struct sock *sk)
+{
+	struct cgroup *cg = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
+
+	for (int i = 0; i < CGROUP_DEPTH && cg; i++) {
+		if (BPF_CORE_READ(cg, kn, id) == cfg.cgroup_id)
+			return true;
+		cg = (struct cgroup *)BPF_CORE_READ(cg, self.parent);
+	}
+	return false;
+}
+
+/* Count or uncount one state change that passed the filter. `repaired`:
+ * an admission of a socket restored with TCP_REPAIR, which sock_ops never
+ * sees, so scoped mode checks its cgroup here. */
+static __always_inline void count_change(struct sock *sk, bool admission, bool simultaneous,
+					 bool repaired)
 {
 	bool marked = may_hold_mark(sk);
 	struct ca_mark *m;
@@ -758,10 +774,12 @@ static __always_inline void count_change(struct sock *sk, bool admission, bool s
 	}
 	if (admission) {
 		cookie = bpf_get_socket_cookie(sk);
-		if (!(cfg.flags & CA_CFG_CGROUP)) {
+		if (!(cfg.flags & CA_CFG_CGROUP) || (repaired && in_audited_cgroup(sk))) {
 			admit_sock(sk, cookie, marked, CA_STAT_ADMITTED);
 			return;
 		}
+		if (repaired)
+			return;
 		/* Scoped mode: only a TFO child that sock_ops saw is pending
 		 * (sock_ops made its cookie). */
 		if (!marked)
@@ -783,6 +801,15 @@ static __always_inline void count_change(struct sock *sk, bool admission, bool s
 		depart(m);
 	/* Deleted, not cleared: a socket reused after connect(AF_UNSPEC) starts afresh. */
 	bpf_map_delete_elem(&ca_marks, &cookie);
+}
+
+/* True for a socket in TCP_REPAIR mode. The tracepoint's argument only
+ * covers struct sock: the helper gives the tcp_sock that holds the bit. */
+static __always_inline bool in_repair(struct sock *sk)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+	return tp && BPF_CORE_READ_BITFIELD(tp, repair);
 }
 
 /* The last state change on_set_state handled on this CPU. */
@@ -813,13 +840,20 @@ static __always_inline int on_state_change(struct sock *sk, int oldstate, int ne
 	 * drops a mark made on the way in: a simultaneous open's, or in scoped
 	 * mode a pending TFO child's. */
 	bool abandoned = oldstate == TCP_SYN_RECV && newstate != TCP_ESTABLISHED;
+	/* A socket restored with TCP_REPAIR (CRIU) is put in ESTABLISHED
+	 * without a handshake: on an audited port it is taken for inbound, as
+	 * seeding takes it when a listener holds the port. Every active open
+	 * makes this transition too; the port check sends them away. */
+	bool repaired = oldstate == TCP_SYN_SENT && newstate == TCP_ESTABLISHED;
 	struct handled *last;
 	__u32 zero = 0;
 
-	if (!admission && !simultaneous && !abandoned &&
+	if (!admission && !simultaneous && !abandoned && !repaired &&
 	    (!counted_state(oldstate) || counted_state(newstate)))
 		return 0;
-	if ((admission || simultaneous) && !port_audited(sk->__sk_common.skc_num))
+	if ((admission || simultaneous || repaired) && !port_audited(sk->__sk_common.skc_num))
+		return 0;
+	if (repaired && !in_repair(sk))
 		return 0;
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;	/* MPTCP sockets: their TCP subflows are counted */
@@ -833,7 +867,7 @@ static __always_inline int on_state_change(struct sock *sk, int oldstate, int ne
 	}
 	if (!twin)
 		stat_inc(CA_STAT_EVENTS);
-	count_change(sk, admission, simultaneous);
+	count_change(sk, admission || repaired, simultaneous, repaired);
 	if (!twin) {
 		last->sk = (__u64)sk;
 		last->oldstate = oldstate;
@@ -879,7 +913,10 @@ static __always_inline void mark_pending(struct sock *sk, __u64 cookie)
 
 	if (!key_of(sk, &pending.key))
 		return;
-	if (bpf_map_update_elem(&ca_marks, &cookie, &pending, BPF_NOEXIST) == -E2BIG)
+	/* int: before 6.4 the upper half of the helper's result is zero */
+	int err = bpf_map_update_elem(&ca_marks, &cookie, &pending, BPF_NOEXIST);
+
+	if (err == -E2BIG)
 		note_unmarked(sk);
 }
 
@@ -911,19 +948,6 @@ int on_sockops(struct bpf_sock_ops *skops)
 	}
 	mark_pending((struct sock *)tp, cookie);
 	return 1;
-}
-
-/* True when the socket's cgroup is the audited one or below it. */
-static __always_inline bool in_audited_cgroup(struct sock *sk)
-{
-	struct cgroup *cg = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
-
-	for (int i = 0; i < CGROUP_DEPTH && cg; i++) {
-		if (BPF_CORE_READ(cg, kn, id) == cfg.cgroup_id)
-			return true;
-		cg = (struct cgroup *)BPF_CORE_READ(cg, self.parent);
-	}
-	return false;
 }
 
 /* Seeding: count the sessions that were established before load, in the

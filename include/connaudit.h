@@ -277,9 +277,12 @@ struct ca_load_opts {
 int ca_parse_prefix_list(const char *s, struct ca_load_opts *opts, struct ca_error *err);
 
 /* Mount bpffs, load and attach the programs, count the sessions that already
- * exist, and pin everything under the pin dir. Returns 0, -EEXIST when
- * already loaded (and not opts->replace), -EBUSY when another load runs, or
- * another negative errno with a message saying what to do. */
+ * exist, and pin everything under the pin dir. Only sessions to the ports of
+ * the services (opts->services) and opts->ports are counted, unless
+ * opts->all_ports. Returns 0, -EEXIST when already loaded (and not
+ * opts->replace), -EBUSY when another load runs, -EINVAL for a bad port list
+ * or services file, or another negative errno with a message saying what to
+ * do. */
 int ca_load(const struct ca_load_opts *opts, struct ca_error *err);
 
 /* Detach the programs and remove the pins. Returns 0, -ENOENT when nothing

@@ -497,9 +497,10 @@ static void restore_parent_mode(const char *pin_dir, uint32_t saved)
 	while (d && (e = readdir(d))) {
 		if (e->d_name[0] == '.' || ca_join_path(dir, sizeof(dir), parent, e->d_name) ||
 		    ca_join_path(cfg, sizeof(cfg), dir, CA_PIN_CONFIG) ||
-		    stat(cfg, &st) || !(st.st_mode & 0044) || access_config(dir, &other, false))
+		    stat(cfg, &st) || !(st.st_mode & 0044))
 			continue;
-		if (!other.parent_mode) {
+		/* Needed still; another version's config cannot take the mode. */
+		if (access_config(dir, &other, false) == 0 && !other.parent_mode) {
 			other.parent_mode = saved;
 			access_config(dir, &other, true);
 		}

@@ -4,7 +4,9 @@
  * (issue 12), each reproduced and checked against the kernel's view:
  *   - attack/accept-queues: an unprivileged user (nobody) fills accept
  *     queues on high ports with CLOSE_WAIT children, before and after the
- *     load, with ca_marks small; sessions to port 25 must still count;
+ *     load, with ca_marks small; sessions to port 25 must still count (the
+ *     attacker shares the audited cgroup with the MTA, a co-hosted service:
+ *     whole-host mode would also see other tests' sessions in ca_marks);
  *   - seeding/many-listeners: more listening ports than the old seeding
  *     table held (16,384), one session queued on every tenth;
  *   - seeding/stray-netns-files: /run/netns holds an empty file and a
@@ -13,7 +15,9 @@
  *   - tfo/seeded-pending: a fast-open child still SYN_RECV at load time in
  *     cgroup mode is counted once its handshake completes;
  *   - group/bpffs-root-mode: load --group gives a private bpffs root o+x
- *     and the last unload of a granted pin dir takes it back.
+ *     and the last unload of a granted pin dir takes it back;
+ *   - repair/host, repair/cgroup: sessions restored with TCP_REPAIR on a
+ *     listener's port count live as they do at seeding.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -38,6 +43,8 @@
 #define NOBODY		65534
 #define ATTACK_PORT	40001	/* and the next one */
 #define ATTACK_CONNS	40	/* per phase, over both listeners */
+
+static const bool no = false, yes = true;
 
 /* The load's own port table, so that the kernel's view keeps what the
  * auditor is meant to count. */
@@ -99,11 +106,15 @@ static void wait_byte(int fd, const char *what)
 static void sc_accept_queues(const void *a, const void *b)
 {
 	struct ca_load_opts o = { .max_sessions = 64 };
+	struct test_cgroup cg;
 	int go[2], done[2];
 	struct conn c[5];
 	pid_t pid;
 
 	(void)a, (void)b;
+	test_cgroup_setup(&cg);
+	cg_move_self(E.cgroup);
+	o.cgroup = E.cgroup;
 	audit_ports_of(&o);
 	if (pipe(go) || pipe(done))
 		kt_fail("pipe: %m");
@@ -141,11 +152,18 @@ static void sc_many_listeners(const void *a, const void *b)
 	char range[32];
 	struct ca_load_opts o = { .ports = range };
 	unsigned sessions = 0;
+	struct rlimit rl;
 
 	(void)a, (void)b;
 	snprintf(range, sizeof(range), "%d-%d", MANY_FIRST, MANY_FIRST + MANY_PORTS - 1);
 	audit_ports_of(&o);
 	net_raise_nofile();
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < MANY_PORTS + 100) {
+		rl.rlim_cur = rl.rlim_max = MANY_PORTS + 100;	/* root may raise it */
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < MANY_PORTS + 100)
+		kt_skip("%d listeners need more open files than the limit here", MANY_PORTS);
 	for (int i = 0; i < MANY_PORTS; i++) {
 		(void)net_listen("127.0.0.1", (uint16_t)(MANY_FIRST + i), false);
 		if (i % 10 == 0) {
@@ -314,6 +332,53 @@ static void sc_bpffs_root_mode(const void *a, const void *b)
 	rmdir(root);
 }
 
+/* A session restored as CRIU does it: in repair mode, bound next to the
+ * listener on SMTP, "connected" to peer without a packet. Closed while
+ * still in repair mode, it goes to CLOSE without a packet too. */
+static int repaired_session(const char *peer, uint16_t peer_port)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		kt_fail("socket: %m");
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &one, sizeof(one)))
+		kt_skip("TCP_REPAIR: %m");
+	len = net_sockaddr("127.0.0.1", SMTP, &sa);
+	if (bind(fd, (struct sockaddr *)&sa, len))
+		kt_fail("bind in repair mode: %m");
+	len = net_sockaddr(peer, peer_port, &sa);
+	if (connect(fd, (struct sockaddr *)&sa, len))
+		kt_fail("connect in repair mode: %m");
+	EXPECT_EQ(net_tcp_state(fd), TCP_ESTABLISHED);
+	return fd;
+}
+
+static void sc_repaired(const void *a, const void *b)
+{
+	const bool *scoped = a;
+	struct test_cgroup cg;
+	int r[2];
+
+	(void)b;
+	if (*scoped) {
+		test_cgroup_setup(&cg);
+		cg_move_self(E.cgroup);
+	}
+	int lfd = net_listen("127.0.0.1", SMTP, false);
+
+	r[0] = repaired_session("127.0.1.1", 40000);
+	load_scoped(*scoped ? E.cgroup : NULL);
+	compare(1, "a session restored before the load: seeded");
+	r[1] = repaired_session("127.0.1.2", 40000);
+	compare(2, "a session restored after the load: counted live, by the same rule");
+	net_close(&r[0]);
+	net_close(&r[1]);
+	compare(0, "both closed");
+	net_close(&lfd);
+}
+
 void attacks_register(kt_add_fn *add)
 {
 	add("attack/accept-queues", sc_accept_queues, NULL, NULL);
@@ -322,4 +387,6 @@ void attacks_register(kt_add_fn *add)
 	add("replace/stale-new-pins", sc_stale_new_pins, NULL, NULL);
 	add("tfo/seeded-pending", sc_tfo_seeded_pending, NULL, NULL);
 	add("group/bpffs-root-mode", sc_bpffs_root_mode, NULL, NULL);
+	add("repair/host", sc_repaired, &no, NULL);
+	add("repair/cgroup", sc_repaired, &yes, NULL);
 }

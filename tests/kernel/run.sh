@@ -164,12 +164,68 @@ cli_checks() {
   compare_dump "the later sessions closed" 5
   check_counts
 
+  unaudited_port_checks
+
   if "$connaudit" unload --pin-dir "$pin" --quiet; then ok "unload"; else not_ok "unload"; fi
   if in_ns "$connaudit" dump --pin-dir "$pin" >/dev/null 2>&1; then
     not_ok "dump fails after unload"
   else
     ok "dump fails after unload"
   fi
+}
+
+# Sessions to a port no service names are not counted, until a replace
+# adds the port: then the ones already open are counted too.
+unaudited_port_checks() {
+  local line
+  hold 'listen=127.0.0.1:8025' 'closewait=127.0.1.3>127.0.0.1:8025*3' ||
+    { not_ok "open sessions to port 8025"; return; }
+  if [ "$(ss_sum 8025 '')" -eq 3 ] && ! auditor_dump | grep -q '^8025 '; then
+    ok "sessions to port 8025 (no service's) are not counted"
+  else
+    not_ok "port 8025: ss shows $(ss_sum 8025 ''), dump: $(auditor_dump | grep '^8025 ')"
+  fi
+  if "$connaudit" load --replace --pin-dir "$pin" --quiet --ports 8025; then
+    ok "load --replace --ports 8025"
+  else
+    not_ok "load --replace --ports 8025"
+  fi
+  for _ in $(seq 40); do
+    line=$(auditor_dump | grep '^8025 ')
+    [ "$line" = "8025 127.0.1.3 3" ] && break
+    sleep 0.05
+  done
+  if [ "$line" = "8025 127.0.1.3 3" ]; then
+    ok "the replace counted the sessions already open on the added port"
+  else
+    not_ok "after load --replace --ports 8025, dump shows '$line'"
+  fi
+  if "$connaudit" status --pin-dir "$pin" | grep -q '^  ports      5 '; then
+    ok "status shows 5 audited ports"
+  else
+    not_ok "status: $("$connaudit" status --pin-dir "$pin" | grep ports)"
+  fi
+  release
+  compare_dump "the port 8025 sessions closed" 5
+}
+
+# load refuses a bad port list, and --ports with --all-ports.
+load_port_checks() {
+  local args want out rc
+  while IFS='|' read -r args want; do
+    # shellcheck disable=SC2086  # args are words on purpose
+    out=$("$connaudit" load --pin-dir "$pin-absent" $args 2>&1); rc=$?
+    if [ "$rc" -ne 0 ] && grep -q -- "$want" <<<"$out" && [ ! -e "$pin-absent" ]; then
+      ok "load $args: refused ($want)"
+    else
+      not_ok "load $args: want failure and '$want', got $rc: $out"
+    fi
+  done <<'CASES'
+--ports 0|bad port list item "0"
+--ports 25,x|bad port list item "x"
+--ports 9-8|bad port list item "9-8"
+--ports 25 --all-ports|give one
+CASES
 }
 
 # Bad input is a usage error (exit 2) with a message naming what is wrong,
@@ -199,11 +255,15 @@ CASES
 
 tmp=$(mktemp -d)
 trap cleanup EXIT
+# Built-in services only, whatever the host's services.conf holds.
+: > "$tmp/services.conf"
+export CONNAUDIT_CONFIG=$tmp/services.conf
 trap 'exit 130' INT TERM
 run_kernel_test
 echo "# the connaudit command against ss, in namespace $ns"
 cli_checks
 echo "# the connaudit command refuses bad input"
 bad_input_checks
+load_port_checks
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

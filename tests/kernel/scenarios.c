@@ -1133,8 +1133,10 @@ static void wait_gauge(size_t offset, const char *name, int64_t want)
 		if (got == want)
 			return;
 		if (kt_now_ms() > deadline)
-			kt_fail("health.%s: expected %lld, still %lld after %d ms", name,
-				(long long)want, (long long)got, KT_WAIT_MS);
+			kt_fail("health.%s: expected %lld, still %lld after %d ms (marks_full "
+				"%llu, peers_full %llu)", name, (long long)want, (long long)got,
+				KT_WAIT_MS, (unsigned long long)hl.marks_full,
+				(unsigned long long)hl.peers_full);
 		usleep(5000);
 	}
 }
