@@ -5,6 +5,7 @@
 #   make vmtest     the kernel tests inside qemu on Debian's 6.1 kernel
 #   make bench      benchmarks (not tests: nothing is timed in CI)
 #   make install    PREFIX (default /usr/local) and DESTDIR honoured; make uninstall
+#   make deb        Debian packages into build/deb/ (dpkg-buildpackage on a clean copy)
 #   make ops-test   install, metrics, systemd units, non-root readers, bpftool
 #   make stress     randomized churn against the kernel, STRESS_EVENTS (100000) each
 #   make valgrind   the unit tests and the command under memcheck
@@ -27,7 +28,7 @@ MHD_LIBS      = $(shell pkg-config --libs libmicrohttpd)
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -g -O2
-CFLAGS   += $(WARN) -fPIC -Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE
+CFLAGS   += $(WARN) -fPIC -Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE $(CPPFLAGS)
 LDFLAGS  ?=
 ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -58,7 +59,7 @@ UNIT_TESTS := test_cidr test_services test_count
 FUZZERS    := fuzz_cidr fuzz_services
 
 .PHONY: all deps test unit-test kernel-test lua-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
-        install uninstall install-gen clean stress valgrind
+        install uninstall install-gen clean stress valgrind deb
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -66,8 +67,10 @@ all: $(OUTPUT)/connaudit $(OUTPUT)/libconnaudit.a $(OUTPUT)/libconnaudit.so \
      $(OUTPUT)/lua/msys/audit.so
 
 # Installs missing Debian packages; fast and silent when nothing is missing.
+# debian/rules empties DEPS_CHECK: dpkg-buildpackage checks Build-Depends.
+DEPS_CHECK ?= scripts/deps test
 deps:
-	$(Q)scripts/deps test
+	$(Q)$(DEPS_CHECK)
 
 $(OUTPUT) $(OUTPUT)/obj $(OUTPUT)/tests $(OUTPUT)/lua/msys:
 	$(Q)mkdir -p $@
@@ -240,6 +243,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 MANDIR     ?= $(PREFIX)/share/man
 DOCDIR     ?= $(PREFIX)/share/doc/connaudit
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSCONFDIR ?= /etc
 LDCONFIG   ?= ldconfig
 # Debian's lua5.4 searches /usr/local/lib/lua/5.4 but not the multiarch
@@ -259,6 +263,7 @@ INSTALL_COPIES := \
 	$(OUTPUT)/gen/connaudit.pc,$(LIBDIR)/pkgconfig/connaudit.pc,644 \
 	$(OUTPUT)/lua/msys/audit.so,$(LUA_CMODDIR)/msys/audit.so,755 \
 	man/connaudit.8,$(MANDIR)/man8/connaudit.8,644 \
+	completion/connaudit,$(BASHCOMPDIR)/connaudit,644 \
 	etc/services.conf.example,$(DOCDIR)/services.conf.example,644 \
 	etc/default/connaudit,$(DOCDIR)/default.example,644 \
 	$(foreach u,$(UNITS),$(OUTPUT)/gen/$(u)$(comma)$(UNITDIR)/$(u)$(comma)644)
@@ -303,6 +308,11 @@ uninstall:
 	rmdir "$(DESTDIR)$(DOCDIR)" "$(DESTDIR)$(LUA_CMODDIR)/msys" \
 		"$(DESTDIR)$(SYSCONFDIR)/connaudit" 2>/dev/null; true
 	$(Q)$(if $(DESTDIR),,$(LDCONFIG))
+
+# The packages of debian/, built from a copy of the source without build/.
+deb:
+	$(Q)scripts/deps deb
+	$(Q)scripts/build-deb $(OUTPUT)/deb
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
