@@ -52,7 +52,8 @@ LIB_SRCS := user/cidr.c user/services.c user/count.c user/handle.c \
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 LIB_VERSION := 1.0.0
 LIB_SONAME  := libconnaudit.so.$(firstword $(subst ., ,$(LIB_VERSION)))
-CLI_SRCS := user/cli.c user/cli_inspect.c user/cli_metrics.c
+CLI_SRCS := user/cli.c user/cli_inspect.c user/cli_metrics.c user/cli_health_log.c \
+            user/cli_watch.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
 UNIT_TESTS := test_cidr test_services test_count

@@ -24,10 +24,11 @@ static const char usage[] =
 "            [--max-sessions N]\n"
 "            [--group NAME [--mode 0640]] [--replace] [--quiet]\n"
 "  unload    detach the auditor and remove its pins (root)\n"
-"  status    loaded or not, programs, maps, counters  [--json]\n"
+"  status    loaded or not, programs, maps, counters  [--json] [--watch[=SECONDS]]\n"
 "  count     CIDR SERVICE  print one count  [--peer ADDR] [--config FILE] [--netns NS]\n"
 "  dump      every (port, peer, count) in this namespace  [--json] [--all-netns]\n"
 "  top       SERVICE  busiest client prefixes  [--prefix N[,M]] [-n K] [--json]\n"
+"            [--watch[=SECONDS]] (redraw every SECONDS, default 2, until q or Ctrl-C)\n"
 "  metrics   Prometheus text: counts per service and port, counters, health\n"
 "            [--prefix N[,M] [-n K]] [--listen ADDR:PORT (serve GET /metrics)]\n"
 "\n"
@@ -47,7 +48,7 @@ CA_DEFAULT_PIN_DIR ")\n"
 enum opt_id {
 	O_PIN_DIR = 256, O_CGROUP, O_PREFIXES, O_CONFIG, O_PEER, O_NETNS, O_PREFIX,
 	O_MAX_PEERS, O_MAX_PREFIXES, O_MAX_SESSIONS, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET, O_GROUP,
-	O_MODE, O_LISTEN,
+	O_MODE, O_LISTEN, O_WATCH,
 };
 
 static const struct option options[] = {
@@ -68,6 +69,7 @@ static const struct option options[] = {
 	{ "group", required_argument, NULL, O_GROUP },
 	{ "mode", required_argument, NULL, O_MODE },
 	{ "listen", required_argument, NULL, O_LISTEN },
+	{ "watch", optional_argument, NULL, O_WATCH },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -128,6 +130,7 @@ static int parse_option(struct cli *c, int id, const char *arg)
 	case O_GROUP: c->group = arg; return 0;
 	case O_LISTEN: c->listen = arg; return 0;
 	case O_MODE: return parse_mode(arg, &c->mode);
+	case O_WATCH: return cli_parse_watch(arg, &c->watch);
 	default: return EXIT_USAGE;
 	}
 }

@@ -21,6 +21,7 @@ struct cli {
 	const char *group;	/* load: readers' group */
 	const char *listen;	/* metrics: serve on ADDR:PORT */
 	unsigned long mode;	/* load: mode of the map pins */
+	double watch;		/* status, top: redraw every `watch` seconds (0: once) */
 	unsigned long top_n;
 	unsigned long max_peers, max_prefixes, max_sessions;
 	bool json, all_netns, replace, quiet;
@@ -92,6 +93,15 @@ extern const char *const cli_link_pins[CLI_LINKS];
 /* Fill l (l->pin set by the caller) from the pin dir; present stays false
  * when the pin cannot be opened (not loaded, or not root: links are 0600). */
 void cli_read_link(const char *pin_dir, struct link_status *l);
+
+/* Parse --watch's optional SECONDS (NULL: the default, 2). Prints the
+ * error and returns 1 when it is not a number from 0.1 to 86400. */
+int cli_parse_watch(const char *s, double *out);
+
+/* Clear the screen and run draw(c) every c->watch seconds, like watch(1),
+ * until q or SIGINT/SIGTERM (cli_watch.c). Returns 0, or EXIT_USAGE when
+ * draw did (bad arguments: nothing to redraw). */
+int cli_watch(const struct cli *c, const char *title, int (*draw)(const struct cli *c));
 
 int cmd_status(const struct cli *c);
 int cmd_dump(const struct cli *c);
