@@ -6,10 +6,11 @@
  * A condition is something that makes a count possibly low. Sessions
  * missing, ca_marks full, underflows and an unloaded auditor are read as
  * they are; a map running full is an insert refused since the previous
- * check (the counters only grow). A line is printed when a condition
- * appears that the previous check did not have, and when none is left.
- * While degraded, conditions add up (a map refusing inserts every other
- * check logs once), so an episode is one line in and one line out.
+ * check (the counters only grow). While a count may be low, a line is
+ * printed when a condition appears that the episode has not had yet
+ * (conditions add up: a map refusing inserts every other check logs once);
+ * once every count is exact, one line says so, and refusals that left the
+ * counts exact are not news. So an episode is one line in, one line out.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,6 +29,7 @@ enum {
 	HEALTH_MARKS_FULL = 1 << 3,
 	HEALTH_UNDERFLOW = 1 << 4,
 	HEALTH_RETIRED = 1 << 5,
+	HEALTH_REFUSED = HEALTH_PEERS_FULL | HEALTH_PREFIXES_FULL,
 };
 
 #define STATE_MAGIC	"connaudit-health 1"
@@ -181,17 +183,16 @@ int health_log_update(struct health_log *l, const char *pin_dir, const struct ca
 	unsigned now = conditions(l, same_load, hv);
 	bool printed = false;
 
-	if (now & ~prev) {
-		print_line(pin_dir, now, prev != 0, hv);
-		printed = true;
-	} else if (!now && prev) {
-		print_line(pin_dir, 0, false, hv);
+	bool exact = !(now & ~HEALTH_REFUSED);
+
+	if (exact ? prev != 0 : (now & ~prev) != 0) {
+		print_line(pin_dir, exact ? 0 : now, prev != 0, hv);
 		printed = true;
 	}
 	l->known = true;
 	snprintf(l->pin_dir, sizeof(l->pin_dir), "%s", pin_dir);
 	l->loaded_at = cfg->loaded_at;
-	l->flags = now ? (prev | now) : 0;
+	l->flags = exact ? 0 : prev | now;
 	l->peers_full = hv->peers_full;
 	l->prefixes_full = hv->prefixes_full;
 	if (l->state_file) {
