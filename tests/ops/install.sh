@@ -30,7 +30,7 @@ check_layout() {
 	for f in include/connaudit.h include/connaudit_abi.h lib/pkgconfig/connaudit.pc \
 		 share/man/man8/connaudit.8 share/doc/connaudit/services.conf.example \
 		 lib/systemd/system/connaudit.service lib/systemd/system/connaudit-metrics.service \
-		 lib/systemd/system/connaudit-metrics.timer; do
+		 lib/systemd/system/connaudit-metrics.timer share/bash-completion/completions/connaudit; do
 		check_eq "$f" 644 "$(mode_of "$P/$f")"
 	done
 	check_eq "/etc/connaudit/services.conf (absent before: installed)" 644 \
