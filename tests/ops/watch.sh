@@ -13,7 +13,7 @@ OUT=$TMP/screen
 # KEYS (printf format) after DELAY seconds; its output into $OUT. Returns
 # CMD's status (124 if it had to be killed).
 on_tty() {
-	(sleep "$2"; printf "$1") | timeout 20 script -qfec "$3" /dev/null 2>&1 | tr -d '\0' > "$OUT"
+	(sleep "$2"; printf '%b' "$1") | timeout 20 script -qfec "$3" /dev/null 2>&1 | tr -d '\0' > "$OUT"
 	return "${PIPESTATUS[1]}"
 }
 
