@@ -56,7 +56,7 @@ CLI_SRCS := user/cli.c user/cli_inspect.c user/cli_metrics.c user/cli_health_log
             user/cli_watch.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
-UNIT_TESTS := test_cidr test_services test_count
+UNIT_TESTS := test_cidr test_services test_count test_health_log
 FUZZERS    := fuzz_cidr fuzz_services
 
 .PHONY: all deps test unit-test kernel-test lua-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
@@ -122,6 +122,13 @@ $(OUTPUT)/lua/msys/audit.so: lua/audit.c lua/msys_audit.h $(OUTPUT)/libconnaudit
 $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(OUTPUT)/libconnaudit.a $(wildcard tests/unit/*.h) | $(OUTPUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(OUTPUT)/libconnaudit.a $(LDFLAGS) \
+		-lcmocka $(LIBBPF_LIBS) -o $@
+
+# The health log belongs to the command, not the library: linked in on its own.
+$(OUTPUT)/tests/test_health_log: tests/unit/test_health_log.c $(OUTPUT)/obj/cli_health_log.o \
+				 $(OUTPUT)/libconnaudit.a | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/obj/cli_health_log.o $(OUTPUT)/libconnaudit.a $(LDFLAGS) \
 		-lcmocka $(LIBBPF_LIBS) -o $@
 
 # The real-kernel scenarios; linked statically so the same binary runs in the VM.
