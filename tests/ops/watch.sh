@@ -56,7 +56,7 @@ check_no_root_parts() {
 check_live() {
 	local rc counts watcher
 
-	on_tty q 1.5 "exec nsenter --net=/run/netns/$LIVE_NS $BIN status --watch=0.2 --pin-dir $LIVE_PIN_DIR" &
+	on_tty q 2.5 "exec nsenter --net=/run/netns/$LIVE_NS $BIN status --watch=0.2 --pin-dir $LIVE_PIN_DIR" &
 	watcher=$!
 	sleep 0.6
 	more_connections || not_ok "two more connections while watching"
@@ -64,8 +64,9 @@ check_live() {
 	rc=$?
 	check_eq "status --watch=0.2 ends on q with status 0" 0 "$rc"
 	counts=$(redraws)
-	check "... having redrawn the screen about every 0.2 s (5 or more in 1.5 s: $counts)" \
-		test "$counts" -ge 5
+	# 12 at most; a busy machine draws fewer, an interval not applied 1.
+	check "... having redrawn the screen every 0.2 s or so (3 or more in 2.5 s: $counts)" \
+		test "$counts" -ge 3
 	check_has "... showing the status" "$OUT" "connaudit loaded at $LIVE_PIN_DIR"
 	read -r first last <<< "$(counter_first_last admitted)"
 	check "... whose admitted counter went up while it ran ($first, then $last)" \
