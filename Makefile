@@ -28,7 +28,8 @@ MHD_LIBS      = $(shell pkg-config --libs libmicrohttpd)
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -g -O2
-CFLAGS   += $(WARN) -fPIC -Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE $(CPPFLAGS)
+CFLAGS   += $(WARN) -fPIC -Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE -DCA_VERSION=\"$(LIB_VERSION)\" \
+            $(CPPFLAGS)
 LDFLAGS  ?=
 ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -48,18 +49,18 @@ endif
 
 # The library: one file per concern. loader.o embeds the BPF object.
 LIB_SRCS := user/cidr.c user/services.c user/count.c user/handle.c \
-            user/loader.c user/seed.c user/sysfs.c user/errors.c
+            user/loader.c user/seed.c user/sysfs.c user/errors.c user/ports.c user/iter.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 LIB_VERSION := 1.0.0
 LIB_SONAME  := libconnaudit.so.$(firstword $(subst ., ,$(LIB_VERSION)))
-CLI_SRCS := user/cli.c user/cli_inspect.c user/cli_metrics.c user/cli_health_log.c \
-            user/cli_watch.c
+CLI_SRCS := user/cli.c user/cli_load.c user/cli_count.c user/cli_inspect.c user/cli_metrics.c \
+            user/cli_health_log.c user/cli_watch.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
-UNIT_TESTS := test_cidr test_services test_count test_health_log
+UNIT_TESTS := test_cidr test_services test_count test_iter test_ports test_health_log
 FUZZERS    := fuzz_cidr fuzz_services
 
-.PHONY: all deps test unit-test kernel-test lua-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
+.PHONY: all deps test unit-test kernel-test cli-test lua-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
         install uninstall install-gen clean stress valgrind deb
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -100,9 +101,18 @@ $(OUTPUT)/libconnaudit.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)$(AR) rcs $@ $^
 
-$(OUTPUT)/libconnaudit.so: $(LIB_OBJS)
+# The shared library exports what connaudit.h declares and nothing else
+# (the command and the Lua module link the static archive).
+$(OUTPUT)/libconnaudit.map: include/connaudit.h | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q){ echo 'CONNAUDIT_1 {'; echo ' global:'; \
+	  grep -o '\bca_[a-z0-9_]*(' $< | tr -d '(' | sort -u | sed 's/.*/  &;/'; \
+	  echo ' local: *;'; echo '};'; } > $@
+
+$(OUTPUT)/libconnaudit.so: $(LIB_OBJS) $(OUTPUT)/libconnaudit.map
 	$(call msg,LD,$@)
-	$(Q)$(CC) -shared -Wl,-soname,$(LIB_SONAME) $(LDFLAGS) $^ $(LIBBPF_LIBS) -o $@
+	$(Q)$(CC) -shared -Wl,-soname,$(LIB_SONAME) -Wl,--version-script=$(OUTPUT)/libconnaudit.map \
+		$(LDFLAGS) $(LIB_OBJS) $(LIBBPF_LIBS) -o $@
 
 # Only the command serves HTTP (metrics --listen): the library stays without it.
 $(OUTPUT)/obj/cli_metrics.o: CFLAGS += $(MHD_CFLAGS)
@@ -133,7 +143,8 @@ $(OUTPUT)/tests/test_health_log: tests/unit/test_health_log.c $(OUTPUT)/obj/cli_
 
 # The real-kernel scenarios; linked statically so the same binary runs in the VM.
 KTEST_SRCS := tests/kernel/scenarios.c tests/kernel/netlib.c tests/kernel/truth.c \
-              tests/kernel/churn.c tests/kernel/restarts.c tests/kernel/limits.c
+              tests/kernel/churn.c tests/kernel/restarts.c tests/kernel/limits.c \
+              tests/kernel/attacks.c
 $(OUTPUT)/tests/kernel_test: $(KTEST_SRCS) $(wildcard tests/kernel/*.h) $(LIB_SRCS) \
 			     $(OUTPUT)/connaudit.skel.h | $(OUTPUT)/tests
 	$(call msg,CC,$@)
@@ -155,11 +166,16 @@ $(OUTPUT)/tests/holdconns: tests/kernel/holdconns.c tests/kernel/netlib.c tests/
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/kernel tests/kernel/holdconns.c tests/kernel/netlib.c $(LDFLAGS) -o $@
 
-unit-test: $(addprefix $(OUTPUT)/tests/,$(UNIT_TESTS))
-	$(Q)for t in $^; do echo "== $$t"; $$t || exit 1; done
+unit-test: $(addprefix $(OUTPUT)/tests/,$(UNIT_TESTS)) $(OUTPUT)/libconnaudit.so
+	$(Q)for t in $(addprefix $(OUTPUT)/tests/,$(UNIT_TESTS)); do echo "== $$t"; $$t || exit 1; done
+	$(Q)tests/unit/exports.sh $(OUTPUT)/libconnaudit.so include/connaudit.h
 
 kernel-test: $(OUTPUT)/tests/kernel_test $(OUTPUT)/tests/holdconns $(OUTPUT)/connaudit
 	$(Q)tests/kernel/run.sh $(OUTPUT)
+
+# The command line: options per command, messages, --netns, JSON (root).
+cli-test: $(OUTPUT)/connaudit
+	$(Q)tests/cli/run.sh $(OUTPUT)
 
 # SANITIZE=1: lua5.4 and the programs the scripts compile must load the ASan
 # runtime first (tests/sanitize/wrap says how): for lua-test, ops-test and
@@ -190,6 +206,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit-test
 	$(Q)$(MAKE) --no-print-directory kernel-test
+	$(Q)$(MAKE) --no-print-directory cli-test
 	$(Q)$(MAKE) --no-print-directory lua-test
 	$(Q)$(MAKE) --no-print-directory ops-test
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke

@@ -13,6 +13,12 @@
  * starts all workers together and prints one line:
  *   rate CONN_PER_S conns N errors E ms MS cpu SHARE workers W
  * where SHARE is the CPU time the workers got over workers x wall time.
+ *
+ * -f N first holds N sessions from N distinct addresses (127.100.0.1 on)
+ * on a listener of its own (127.0.0.9), their clients closed: they fill an
+ * auditor's ca_peers loaded with --max-peers N, so that every churn
+ * connection is a new peer that finds the map full of live entries (the
+ * worst case of reclaim).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,12 +40,13 @@
 
 #define MAX_WORKERS	64
 #define MAX_SOURCES	250
+#define MAX_FILL	16000	/* one fd each, under the hard limit of 20,000 */
 /* Read the clock once per this many connections: cheap, and still
  * finishes within a millisecond of the deadline. */
 #define CLOCK_EVERY	16
 
 struct opts {
-	unsigned workers, sources, ms;
+	unsigned workers, sources, ms, fill;
 	uint16_t port;
 };
 
@@ -49,7 +56,7 @@ struct result {
 
 static void __attribute__((noreturn)) usage(void)
 {
-	fprintf(stderr, "usage: churn [-w WORKERS] [-k SOURCES] [-t MS] [-p PORT]\n");
+	fprintf(stderr, "usage: churn [-w WORKERS] [-k SOURCES] [-t MS] [-p PORT] [-f FILL]\n");
 	exit(2);
 }
 
@@ -68,12 +75,13 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 	int ch;
 
 	*o = (struct opts){ .workers = 2, .sources = 8, .ms = 3000, .port = 25 };
-	while ((ch = getopt(argc, argv, "w:k:t:p:")) != -1) {
+	while ((ch = getopt(argc, argv, "w:k:t:p:f:")) != -1) {
 		switch (ch) {
 		case 'w': o->workers = arg_uint(optarg, MAX_WORKERS); break;
 		case 'k': o->sources = arg_uint(optarg, MAX_SOURCES); break;
 		case 't': o->ms = arg_uint(optarg, 600000); break;
 		case 'p': o->port = (uint16_t)arg_uint(optarg, 65535); break;
+		case 'f': o->fill = arg_uint(optarg, MAX_FILL); break;
 		default: usage();
 		}
 	}
@@ -137,6 +145,30 @@ static struct result churn(int lfd, unsigned w, const struct opts *o)
 	return r;
 }
 
+/* -f: hold o->fill sessions from distinct peers (see the top). */
+static void fill_peers(const struct opts *o)
+{
+	struct sockaddr_in dst = ipv4(127u << 24 | 9, o->port);
+	int lfd;
+
+	if (!o->fill)
+		return;
+	net_raise_nofile();
+	lfd = net_listen("127.0.0.9", o->port, false);
+	for (unsigned i = 0; i < o->fill; i++) {
+		struct sockaddr_in src = ipv4(127u << 24 | 100u << 16 | (i + 1), 0);
+		int one = 1, cli = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (cli < 0 || setsockopt(cli, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) ||
+		    bind(cli, (const struct sockaddr *)&src, sizeof(src)) ||
+		    connect(cli, (const struct sockaddr *)&dst, sizeof(dst)))
+			kt_fail("fill connection %u: %m", i);
+		if (accept4(lfd, NULL, NULL, SOCK_CLOEXEC) < 0)	/* held until exit */
+			kt_fail("accept: %m");
+		close(cli);
+	}
+}
+
 /* A worker: listen, say "ready", wait for the start (EOF on go_fd), churn,
  * send the result. */
 static void __attribute__((noreturn)) worker(unsigned w, const struct opts *o, int go_fd,
@@ -189,6 +221,7 @@ int main(int argc, char **argv)
 	char c;
 
 	parse_opts(&o, argc, argv);
+	fill_peers(&o);
 	if (pipe2(go, O_CLOEXEC))
 		kt_fail("pipe: %m");
 	for (unsigned w = 0; w < o.workers; w++) {

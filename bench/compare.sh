@@ -3,13 +3,19 @@
 # the floor) side by side, each against nothing loaded, in one run.
 #
 # CONFIG is a path to a connaudit binary (loaded in whole-host mode), or
-# floor1 / floor2 (one or two empty programs on the tracepoint). Every round
+# floor1 / floor2 (one or two empty programs on the tracepoint) or
+# floor-sockops (an empty sock_ops program at the cgroup2 root that asks for
+# state callbacks on every accepted socket). Every round
 # runs "nothing loaded" and each CONFIG for MS milliseconds, in a new random
 # order, with a pause after each; the output is each CONFIG's median rate and
 # the median of its per-round ratios to "nothing loaded". Copy a build's
 # connaudit aside before rebuilding to compare it with the next one:
 #   cp build/connaudit /tmp/before && <change, make> &&
 #   sudo bench/compare.sh build 12 3000 /tmp/before build/connaudit
+# LOAD_ARGS adds options to every load, CHURN_ARGS to every churn run; the
+# worst case of a full ca_peers (every connection a new peer, the map full
+# of live entries):
+#   LOAD_ARGS="--max-peers 8192" CHURN_ARGS="-f 8192" bench/compare.sh ...
 set -u
 
 [ $# -ge 4 ] || { echo "usage: $0 BUILD_DIR ROUNDS MS CONFIG..." >&2; exit 2; }
@@ -40,29 +46,30 @@ ip netns add "$NS" && ip -n "$NS" link set lo up || exit 1
 setup() {
 	case $1 in
 	bare) ;;
-	floor1 | floor2)
+	floor1 | floor2 | floor-sockops)
 		: >"$FLOOR_OUT"
-		"$BUILD/bench/floor" "${1#floor}" >"$FLOOR_OUT" &
+		local arg=${1#floor}
+		"$BUILD/bench/floor" "${arg#-}" >"$FLOOR_OUT" &
 		FLOOR_PID=$!
 		until grep -q attached "$FLOOR_OUT"; do
 			kill -0 "$FLOOR_PID" 2>/dev/null || { echo "compare.sh: floor failed" >&2; return 1; }
 			sleep 0.05
 		done ;;
-	*) "$1" load --pin-dir "$PIN" --quiet ;;
+	*) "$1" load --pin-dir "$PIN" --quiet ${LOAD_ARGS:-} ;;
 	esac
 }
 
 teardown() {
 	case $1 in
 	bare) ;;
-	floor1 | floor2) kill "$FLOOR_PID"; wait "$FLOOR_PID"; FLOOR_PID= ;;
+	floor1 | floor2 | floor-sockops) kill "$FLOOR_PID"; wait "$FLOOR_PID"; FLOOR_PID= ;;
 	*) "$1" unload --pin-dir "$PIN" --quiet ;;
 	esac
 	sleep 1	# deferred work (RCU callbacks) lands here, not in the next round
 }
 
 rate_of() {
-	ip netns exec "$NS" "$BUILD/bench/churn" -w "$(nproc)" -k 8 -t "$MS" -p 25 |
+	ip netns exec "$NS" "$BUILD/bench/churn" -w "$(nproc)" -k 8 -t "$MS" -p 25 ${CHURN_ARGS:-} |
 		awk '{ print $2 }'
 }
 

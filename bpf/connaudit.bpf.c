@@ -47,9 +47,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by the loader between open and load; the verifier prunes by it. */
 const volatile struct ca_config cfg;
 
-/* Seeding runs the iterator twice: pass 1 records listening ports, pass 2
- * counts the established sockets on them. Set by the loader. */
+/* Seeding runs the iterator twice per network namespace: pass 1 records
+ * listening ports, pass 2 counts the established sockets on them. Set by the
+ * loader, which also gives each namespace a new seed_gen. */
 int seed_pass;
+__u32 seed_gen;
 
 /* ca_peers and ca_prefixes share a layout; the loader sets their sizes. */
 #define COUNTER_MAP(name)					\
@@ -98,18 +100,50 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ca_config SEC(".maps");
 
-/* Seeding scratch: (netns, port) pairs that have a LISTEN socket. */
-struct listen_key {
-	__u32 netns;
-	__u32 port;
-};
-
+/* Seeding scratch, indexed by local port: the seed_gen of the namespace
+ * where a LISTEN socket on that port was last seen. An array holds every
+ * port, so no listener can fail to be recorded, and a new generation per
+ * namespace needs no clearing in between. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct listen_key);
-	__type(value, __u8);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
 } ca_listen SEC(".maps");
+
+/* The audited local ports (struct ca_ports), filled by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ca_ports);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ca_ports SEC(".maps");
+
+/* A session that found ca_marks full keeps a flag on its socket, so that
+ * ca_health.uncounted can come down when it closes. Used only on that rare
+ * path: most sockets never get storage here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ca_unmarked SEC(".maps");
+
+/* True when sessions to this local port are counted: the first check of
+ * every admission, so that sessions to other services (anyone can open
+ * them) never take room in the maps. */
+static __always_inline bool port_audited(__u16 port)
+{
+	struct ca_ports *p;
+	__u32 zero = 0;
+
+	if (cfg.flags & CA_CFG_ALL_PORTS)
+		return true;
+	p = bpf_map_lookup_elem(&ca_ports, &zero);
+	return p && (p->bits[(port >> 6) & (CA_PORT_WORDS - 1)] >> (port & 63)) & 1;
+}
 
 static __always_inline void stat_inc(__u32 idx)
 {
@@ -130,6 +164,27 @@ static __always_inline void stat_inc(__u32 idx)
 			__sync_fetch_and_add(&h_->field, n);		\
 	})
 
+/* A session that cannot be marked is not counted: say so in the uncounted
+ * gauge for as long as its socket lives. If even the flag cannot be stored,
+ * the gauge stays up for good (until a reload): too high, never too low. */
+static __always_inline void note_unmarked(struct sock *sk)
+{
+	__u32 *flag = bpf_sk_storage_get(&ca_unmarked, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+
+	HEALTH_ADD(marks_full, 1);
+	if (flag && *flag)
+		return;
+	if (flag)
+		*flag = 1;
+	HEALTH_ADD(uncounted, 1);
+}
+
+/* An unmarked socket leaves: take it out of the gauge (once). */
+static __always_inline void forget_unmarked(struct sock *sk)
+{
+	if (bpf_sk_storage_delete(&ca_unmarked, sk) == 0)
+		HEALTH_ADD(uncounted, -1);
+}
 
 /*
  * Counters are created on first use and stay when they return to zero, so a
@@ -173,6 +228,31 @@ static long reclaim_one(void *map, const struct ca_key *key, __u64 *word,
 	return 0;
 }
 
+/*
+ * A walk visits the whole map, and a map full of live entries (which anyone
+ * who can open connections from many addresses can bring about) has nothing
+ * to reclaim: every new peer would pay a walk for nothing. So at most one
+ * walk per map starts in any RECLAIM_GAP_NS, and an insert that finds the
+ * map full in between fails at once (and is reported like any refused
+ * insert). A walk frees every zero entry at once, so a map that merely
+ * filled with zeros needs one walk per refill.
+ */
+#define RECLAIM_GAP_NS	(20 * 1000 * 1000ull)
+
+__u64 peers_walked_at, prefixes_walked_at;	/* bpf_ktime_get_ns() of the last walk */
+
+/* Claim the right to walk now; false if a walk started less than
+ * RECLAIM_GAP_NS ago (or another CPU claimed it first). */
+static __always_inline bool may_walk(__u64 *walked_at)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 last = *(volatile __u64 *)walked_at;
+
+	if (last && now - last < RECLAIM_GAP_NS)
+		return false;
+	return __sync_val_compare_and_swap(walked_at, last, now) == last;
+}
+
 /* Delete every zero entry of one map; true if there was any. One function
  * per map: a bpf_for_each_map_elem call that may see either map (clang
  * merges the two calls of an if/else into one) is refused by the 6.1
@@ -181,6 +261,8 @@ static __noinline bool reclaim_peer_zeros(void)
 {
 	struct reclaim_ctx ctx = {};
 
+	if (!may_walk(&peers_walked_at))
+		return false;
 	bpf_for_each_map_elem(&ca_peers, reclaim_one, &ctx, 0);
 	return ctx.any;
 }
@@ -189,6 +271,8 @@ static __noinline bool reclaim_prefix_zeros(void)
 {
 	struct reclaim_ctx ctx = {};
 
+	if (!may_walk(&prefixes_walked_at))
+		return false;
 	bpf_for_each_map_elem(&ca_prefixes, reclaim_one, &ctx, 0);
 	return ctx.any;
 }
@@ -407,7 +491,7 @@ static __always_inline void admit_sock(struct sock *sk, __u64 cookie, bool may_b
 	admit(&fresh, how);
 	if (bpf_map_update_elem(&ca_marks, &cookie, &fresh, BPF_ANY)) {
 		depart(&fresh);
-		HEALTH_ADD(marks_full, 1);
+		note_unmarked(sk);
 	}
 }
 
@@ -418,7 +502,8 @@ static __always_inline bool counted_state(int state)
 
 /* Mark an active open on its way through SYN_RECV (a simultaneous open:
  * two active ends, or a socket connected to itself), so that its
- * SYN_RECV -> ESTABLISHED is not taken for an admission. */
+ * SYN_RECV -> ESTABLISHED is not taken for an admission. Should ca_marks be
+ * full, that admission may count it (the total marks_full says so). */
 static __always_inline void mark_active(struct sock *sk)
 {
 	struct ca_mark active = { .flags = CA_MARK_ACTIVE };
@@ -459,8 +544,10 @@ static __always_inline void count_change(struct sock *sk, bool admission, bool s
 		return;
 	cookie = bpf_get_socket_cookie(sk);
 	m = bpf_map_lookup_elem(&ca_marks, &cookie);
-	if (!m)
+	if (!m) {
+		forget_unmarked(sk);
 		return;
+	}
 	if (m->flags & CA_MARK_ADMITTED)
 		depart(m);
 	/* Deleted, not cleared: a socket reused after connect(AF_UNSPEC) starts afresh. */
@@ -500,6 +587,8 @@ static __always_inline int on_state_change(struct sock *sk, int oldstate, int ne
 
 	if (!admission && !simultaneous && !abandoned &&
 	    (!counted_state(oldstate) || counted_state(newstate)))
+		return 0;
+	if ((admission || simultaneous) && !port_audited(sk->__sk_common.skc_num))
 		return 0;
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;	/* MPTCP sockets: their TCP subflows are counted */
@@ -551,16 +640,29 @@ int BPF_PROG(on_state_twin, struct sock *sk, int oldstate, int newstate)
 	return on_state_change(sk, oldstate, newstate, true);
 }
 
+/* Mark a fast-open child that is still SYN_RECV as pending (scoped mode):
+ * the tracepoint counts it when it becomes ESTABLISHED, as ss would. */
+static __always_inline void mark_pending(struct sock *sk, __u64 cookie)
+{
+	struct ca_mark pending = { .flags = CA_MARK_PENDING };
+
+	if (!key_of(sk, &pending.key))
+		return;
+	if (bpf_map_update_elem(&ca_marks, &cookie, &pending, BPF_NOEXIST) == -E2BIG)
+		note_unmarked(sk);
+}
+
 /* Cgroup-scoped admission: the program is attached to one cgroup only. */
 SEC("sockops")
 int on_sockops(struct bpf_sock_ops *skops)
 {
-	struct ca_mark pending = { .flags = CA_MARK_PENDING };
 	struct bpf_sock *bsk;
 	struct tcp_sock *tp;
 	__u64 cookie;
 
 	if (skops->op != BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+		return 1;
+	if (!port_audited(skops->local_port))
 		return 1;
 	stat_inc(CA_STAT_SOCKOPS);
 	bsk = skops->sk;
@@ -576,14 +678,7 @@ int on_sockops(struct bpf_sock_ops *skops)
 		admit_sock((struct sock *)tp, cookie, marked, CA_STAT_ADMITTED);
 		return 1;
 	}
-	/* A TFO child is still SYN_RECV here: the tracepoint counts it when it
-	 * becomes ESTABLISHED, as ss would. */
-	if (!key_of((struct sock *)tp, &pending.key))
-		return 1;
-	int err = bpf_map_update_elem(&ca_marks, &cookie, &pending, BPF_NOEXIST);
-
-	if (err == -E2BIG)
-		HEALTH_ADD(marks_full, 1);
+	mark_pending((struct sock *)tp, cookie);
 	return 1;
 }
 
@@ -607,10 +702,9 @@ SEC("iter/tcp")
 int seed(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
-	struct listen_key lk = {};
 	struct tcp_sock *tp;
 	struct sock *sk;
-	__u8 one = 1;
+	__u32 port, *gen;
 	int state;
 
 	if (!skc)
@@ -620,23 +714,34 @@ int seed(struct bpf_iter__tcp *ctx)
 		return 0;	/* timewait and request sockets */
 	sk = (struct sock *)tp;
 	state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	lk.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	lk.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (!port_audited(port))
+		return 0;
+	gen = bpf_map_lookup_elem(&ca_listen, &port);
+	if (!gen)
+		return 0;	/* cannot happen: the array holds every port */
 
 	if (seed_pass == 1) {
 		if (state == TCP_LISTEN)
-			bpf_map_update_elem(&ca_listen, &lk, &one, BPF_ANY);
+			*gen = seed_gen;
 		return 0;
 	}
-	if (!counted_state(state))
-		return 0;
 	/* Inbound if a listener holds the local port (see README: seeding). */
-	if (!bpf_map_lookup_elem(&ca_listen, &lk))
+	if (*gen != seed_gen)
 		return 0;
 	if ((cfg.flags & CA_CFG_CGROUP) && !in_audited_cgroup(sk))
 		return 0;
 	bool marked = may_hold_mark(sk);
 
+	/* A fast-open child waiting for its final ACK: sock_ops saw it before
+	 * the load, so mark it pending as sock_ops would have (scoped mode
+	 * only: whole-host admission needs no mark). */
+	if (state == TCP_SYN_RECV && (cfg.flags & CA_CFG_CGROUP)) {
+		mark_pending(sk, bpf_get_socket_cookie(sk));
+		return 0;
+	}
+	if (!counted_state(state))
+		return 0;
 	admit_sock(sk, bpf_get_socket_cookie(sk), marked, CA_STAT_SEEDED);
 	return 0;
 }

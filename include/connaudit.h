@@ -212,7 +212,12 @@ struct ca_load_opts {
 	bool grant_group;	/* let group `gid` read the counts (else root only) */
 	uint32_t gid;
 	unsigned mode;		/* with grant_group: mode of the map pins (0: 0640) */
-	bool replace;		/* swap programs of a loaded auditor, keep counts */
+	const char *services;	/* services file for the port table (NULL: as
+				 * ca_services_load); re-read by a replace */
+	const char *ports;	/* more local ports to audit: "25,587,8000-8010" */
+	bool all_ports;		/* audit sessions on every local port */
+	bool replace;		/* swap programs of a loaded auditor, keep counts;
+				 * takes services/ports/all_ports anew */
 	bool quiet;		/* no progress lines on stderr */
 };
 

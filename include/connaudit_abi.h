@@ -15,7 +15,7 @@
 #endif
 
 #define CA_ABI_MAGIC	0x43414231u	/* "CAB1" */
-#define CA_ABI_VERSION	2u
+#define CA_ABI_VERSION	3u
 
 /* Address families as stored in keys (Linux values, spelled out for BPF). */
 #define CA_AF_ALL	0	/* per-port total over both families */
@@ -29,6 +29,8 @@
 #define CA_PIN_STATS	"ca_stats"	/* per-CPU event counters */
 #define CA_PIN_HEALTH	"ca_health"	/* anything that makes a count incomplete */
 #define CA_PIN_CONFIG	"ca_config"	/* how the auditor was loaded */
+#define CA_PIN_PORTS	"ca_ports"	/* the local ports whose sessions are admitted */
+#define CA_PIN_UNMARKED	"ca_unmarked"	/* socket storage: sessions left uncounted */
 #define CA_PIN_LINK_STATE	"link_set_state"	/* tp_btf/inet_sock_set_state */
 #define CA_PIN_LINK_SOCKOPS	"link_sockops"		/* sock_ops, cgroup-scoped mode only */
 #define CA_PIN_LINK_TWIN	"link_state_twin"	/* a second tp_btf program: catches
@@ -101,16 +103,28 @@ enum ca_stat {
  */
 struct ca_health {
 	__s64 incomplete;	/* gauge: live sessions missing from some entry */
-	__u64 peers_full;	/* inserts into ca_peers refused (map full) */
-	__u64 prefixes_full;	/* inserts into ca_prefixes refused (map full) */
-	__u64 contention;	/* inserts abandoned after too many retries */
-	__u64 marks_full;	/* sessions not counted: ca_marks was full (sticky) */
+	__u64 peers_full;	/* total inserts into ca_peers refused (map full) */
+	__u64 prefixes_full;	/* total inserts into ca_prefixes refused (map full) */
+	__u64 contention;	/* total inserts abandoned after too many retries */
+	__u64 marks_full;	/* total sessions that found ca_marks full */
 	__u64 underflow;	/* decrements that found no entry (sticky) */
 	__u64 retired;		/* set by unload: nothing updates these maps any more */
+	__s64 uncounted;	/* gauge: live sessions not counted at all (ca_marks
+				 * was full); back to 0 when they have closed */
 };
+/* The *_full and contention fields are totals, for rates; whether counts are
+ * exact now is said by the gauges (incomplete, uncounted) and underflow. */
 
 /* Config flags. */
 #define CA_CFG_CGROUP	(1u << 0)	/* admission by sock_ops on one cgroup */
+#define CA_CFG_ALL_PORTS (1u << 1)	/* admit on every local port, not only ca_ports' */
+
+/* ca_ports: a one-element array holding a bitmap of local ports; only
+ * sessions to a port whose bit is set are counted (unless CA_CFG_ALL_PORTS). */
+#define CA_PORT_WORDS	(65536 / 64)
+struct ca_ports {
+	__u64 bits[CA_PORT_WORDS];
+};
 
 /* ca_config: a one-element array, written once by the loader. */
 struct ca_config {
@@ -127,7 +141,11 @@ struct ca_config {
 	__u32 max_prefixes;	/* max_entries of ca_prefixes */
 	__u64 loaded_at;	/* CLOCK_REALTIME seconds of the first load */
 	__u32 max_sessions;	/* max_entries of ca_marks */
-	__u32 pad2;
+	__u32 nr_ports;		/* bits set in ca_ports */
+	__u32 parent_mode;	/* load --group: mode of the pin dir's parent before
+				 * it was given o+x, plus CA_PARENT_MODE_SAVED; 0: untouched */
+	__u32 pad3;
 };
+#define CA_PARENT_MODE_SAVED	(1u << 16)
 
 #endif /* CONNAUDIT_ABI_H */

@@ -1,57 +1,35 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* cli.c - the connaudit command: argument parsing, load, unload, count. */
+/*
+ * cli.c - the connaudit command: one table of commands, each with the
+ * options it takes, its usage and its help; parsing and dispatch.
+ *
+ * Every option is parsed by one getopt_long table, then refused unless the
+ * command's entry lists it, so that an option given to the wrong command is
+ * an error naming the command rather than silently ignored.
+ */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <linux/nsfs.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "sysfs.h"
 
-static const char usage[] =
-"Usage: connaudit COMMAND [OPTIONS]\n"
-"Count open inbound TCP sessions per service and client network, kept by\n"
-"BPF programs in the kernel.\n"
-"\n"
-"Commands:\n"
-"  load      load and attach the auditor, count existing sessions, pin (root)\n"
-"            [--cgroup PATH] [--prefixes LIST] [--max-peers N] [--max-prefixes N]\n"
-"            [--max-sessions N]\n"
-"            [--group NAME [--mode 0640]] [--replace] [--quiet]\n"
-"  unload    detach the auditor and remove its pins (root)\n"
-"  status    loaded or not, programs, maps, counters  [--json] [--watch[=SECONDS]]\n"
-"  count     CIDR SERVICE  print one count  [--peer ADDR] [--config FILE] [--netns NS]\n"
-"  dump      every (port, peer, count) in this namespace  [--json] [--all-netns]\n"
-"  top       SERVICE  busiest client prefixes  [--prefix N[,M]] [-n K] [--json]\n"
-"            [--watch[=SECONDS]] (redraw every SECONDS, default 2, until q or Ctrl-C)\n"
-"  metrics   Prometheus text: counts per service and port, counters, health\n"
-"            [--prefix N[,M] [-n K]] [--listen ADDR:PORT (serve GET /metrics)]\n"
-"\n"
-"Common options:\n"
-"  --pin-dir DIR   where the maps are pinned (default $" CA_ENV_PIN_DIR " or "
-CA_DEFAULT_PIN_DIR ")\n"
-"  --config FILE   services file (default $" CA_ENV_CONFIG " or " CA_DEFAULT_CONFIG ")\n"
-"  --netns NS      count in another network namespace: a path such as\n"
-"                  /run/netns/NAME or /proc/PID/ns/net, or its inode number\n"
-"  -h, --help      this text\n"
-"\n"
-"CIDR forms: /N (the peer's /N), /N,/M (N for IPv4 peers, M for IPv6), /0 (all\n"
-"peers), ADDR, ADDR/LEN, [IPv6], [IPv6]/LEN. --prefixes LIST: \"24,16,64,48\" or\n"
-"\"v4:24,16;v6:64,48\" (the lengths aggregated in the kernel).\n"
-"Exit status: 0 ok, 1 error, 2 usage, 3 count printed but incomplete (see status).\n";
+#ifndef CA_VERSION
+#define CA_VERSION "unknown"
+#endif
 
-enum opt_id {
-	O_PIN_DIR = 256, O_CGROUP, O_PREFIXES, O_CONFIG, O_PEER, O_NETNS, O_PREFIX,
-	O_MAX_PEERS, O_MAX_PREFIXES, O_MAX_SESSIONS, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET, O_GROUP,
-	O_MODE, O_LISTEN, O_WATCH,
-};
-
-static const struct option options[] = {
+static const struct option long_options[] = {
 	{ "pin-dir", required_argument, NULL, O_PIN_DIR },
 	{ "cgroup", required_argument, NULL, O_CGROUP },
 	{ "prefixes", required_argument, NULL, O_PREFIXES },
@@ -69,10 +47,110 @@ static const struct option options[] = {
 	{ "group", required_argument, NULL, O_GROUP },
 	{ "mode", required_argument, NULL, O_MODE },
 	{ "listen", required_argument, NULL, O_LISTEN },
+	{ "ports", required_argument, NULL, O_PORTS },
+	{ "all-ports", no_argument, NULL, O_ALL_PORTS },
 	{ "watch", optional_argument, NULL, O_WATCH },
-	{ "help", no_argument, NULL, 'h' },
+	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* The common options' help lines, shared by the commands that take them. */
+#define H_PIN_DIR "  --pin-dir DIR      where the maps are pinned (default $" CA_ENV_PIN_DIR \
+		  " or " CA_DEFAULT_PIN_DIR ")\n"
+#define H_CONFIG  "  --config FILE      services file (default $" CA_ENV_CONFIG " or " \
+		  CA_DEFAULT_CONFIG ")\n"
+#define H_NETNS   "  --netns NS         count in another network namespace: /run/netns/NAME,\n" \
+		  "                     an `ip netns` NAME, /proc/PID/ns/net, or its inode\n"
+#define H_JSON    "  --json             JSON output\n"
+#define H_PREFIX  "  --prefix N[,M]     group peers by N bits (IPv4) and M bits (IPv6); " \
+		  "default 24,64\n"
+#define H_TOP_N   "  -n K               at most K prefixes (default 10)\n"
+#define H_WATCH   "  --watch[=SECONDS]  redraw every SECONDS (default 2) until q or Ctrl-C\n"
+
+static const struct cli_command commands[] = {
+	{ "load", "", "load and attach the auditor, count existing sessions, pin (root)",
+	  H_PIN_DIR
+	  "  --cgroup PATH      count only sessions of this cgroup v2 directory and below\n"
+	  "  --prefixes LIST    prefix lengths aggregated in the kernel: \"24,16,64,48\" or\n"
+	  "                     \"v4:24,16;v6:64,48\" (lengths above 32 are IPv6)\n"
+	  "  --max-peers N, --max-prefixes N, --max-sessions N   map sizes (default 65536)\n"
+	  "  --ports LIST       count these local ports too (8025,9000-9010); by default\n"
+	  "                     only the services' ports (read now and at --replace)\n"
+	  "  --all-ports        count sessions on every local port\n"
+	  H_CONFIG
+	  "  --group NAME       let this group read the counts; --mode 0640 their mode\n"
+	  "  --replace          swap in new programs of a loaded auditor, keep the counts\n"
+	  "  --quiet            no progress lines\n",
+	  OPT(O_PIN_DIR) | OPT(O_CGROUP) | OPT(O_PREFIXES) | OPT(O_MAX_PEERS) |
+	  OPT(O_MAX_PREFIXES) | OPT(O_MAX_SESSIONS) | OPT(O_GROUP) | OPT(O_MODE) |
+	  OPT(O_REPLACE) | OPT(O_QUIET) | OPT(O_PORTS) | OPT(O_ALL_PORTS) | OPT(O_CONFIG),
+	  0, 0, cmd_load },
+	{ "unload", "", "detach the auditor and remove its pins (root)",
+	  H_PIN_DIR "  --quiet            no progress line\n",
+	  OPT(O_PIN_DIR) | OPT(O_QUIET), 0, 0, cmd_unload },
+	{ "status", "", "loaded or not, programs, maps, counters, health",
+	  H_PIN_DIR H_JSON H_WATCH, OPT(O_PIN_DIR) | OPT(O_JSON) | OPT(O_WATCH), 0, 0, cmd_status },
+	{ "count", "CIDR SERVICE", "print the open inbound sessions to SERVICE from CIDR",
+	  "  --peer ADDR        the client whose network /N and /N,/M refer to\n"
+	  H_PIN_DIR H_CONFIG H_NETNS H_JSON,
+	  OPT(O_PEER) | OPT(O_PIN_DIR) | OPT(O_CONFIG) | OPT(O_NETNS) | OPT(O_JSON),
+	  2, 2, cmd_count },
+	{ "dump", "", "every (port, peer, count) in this namespace",
+	  "  --all-netns        every namespace (adds a netns column)\n"
+	  H_PIN_DIR H_NETNS H_JSON,
+	  OPT(O_ALL_NETNS) | OPT(O_PIN_DIR) | OPT(O_NETNS) | OPT(O_JSON), 0, 0, cmd_dump },
+	{ "top", "SERVICE", "the busiest client prefixes of SERVICE",
+	  H_PREFIX H_TOP_N H_PIN_DIR H_CONFIG H_NETNS H_JSON H_WATCH,
+	  OPT(O_PREFIX) | OPT(O_TOP_N) | OPT(O_PIN_DIR) | OPT(O_CONFIG) | OPT(O_NETNS) |
+	  OPT(O_JSON) | OPT(O_WATCH), 1, 1, cmd_top },
+	{ "metrics", "", "Prometheus text: sessions per service and port, counters, health",
+	  "  --prefix N[,M]     also export the busiest client prefixes (-n K of them)\n"
+	  H_TOP_N
+	  "  --listen ADDR:PORT serve GET /metrics there instead of printing once\n"
+	  H_PIN_DIR H_CONFIG H_NETNS,
+	  OPT(O_PREFIX) | OPT(O_TOP_N) | OPT(O_LISTEN) | OPT(O_PIN_DIR) | OPT(O_CONFIG) |
+	  OPT(O_NETNS), 0, 0, cmd_metrics },
+};
+#define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char footer[] =
+"CIDR forms: /N (the peer's /N), /N,/M (N for IPv4 peers, M for IPv6), /0 (all\n"
+"peers), ADDR, ADDR/LEN, [IPv6], [IPv6]/LEN.\n"
+"Exit status: 0 ok, 1 error, 2 usage, 3 count printed but incomplete (see status).\n";
+
+static void print_overview(FILE *f)
+{
+	fputs("Usage: connaudit COMMAND [OPTIONS]\n"
+	      "Count open inbound TCP sessions per service and client network, kept by\n"
+	      "BPF programs in the kernel.\n\nCommands:\n", f);
+	for (size_t i = 0; i < NR_COMMANDS; i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fputs("\n`connaudit COMMAND --help` shows a command's options; "
+	      "`connaudit --version` the version.\n\n", f);
+	fputs(footer, f);
+}
+
+static void print_command_help(const struct cli_command *cmd, FILE *f)
+{
+	fprintf(f, "Usage: connaudit %s%s%s [OPTIONS]\n%s.\n\nOptions:\n%s"
+		   "  -h, --help         this text\n\n%s",
+		cmd->name, *cmd->args ? " " : "", cmd->args, cmd->summary, cmd->options, footer);
+}
+
+/* An option as the user spells it, for messages. */
+static const char *option_name(int id)
+{
+	static char buf[32];
+
+	if (id == O_TOP_N)
+		return "-n";
+	for (const struct option *o = long_options; o->name; o++)
+		if (o->val == id) {
+			snprintf(buf, sizeof(buf), "--%s", o->name);
+			return buf;
+		}
+	return "?";
+}
 
 int cli_fail(const char *fmt, ...)
 {
@@ -86,14 +164,26 @@ int cli_fail(const char *fmt, ...)
 	return 1;
 }
 
-static int parse_ulong(const char *s, const char *what, unsigned long max, unsigned long *out)
+int cli_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("connaudit: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return EXIT_USAGE;
+}
+
+int cli_parse_ulong(const char *s, const char *what, unsigned long max, unsigned long *out)
 {
 	char *end;
 
 	errno = 0;
 	*out = strtoul(s, &end, 10);
 	if (errno || end == s || *end || *s == '-' || *out == 0 || *out > max)
-		return cli_fail("%s must be a number from 1 to %lu, not '%s'", what, max, s);
+		return cli_usage("%s must be a number from 1 to %lu, not '%s'", what, max, s);
 	return 0;
 }
 
@@ -104,56 +194,121 @@ static int parse_mode(const char *s, unsigned long *out)
 	errno = 0;
 	*out = strtoul(s, &end, 8);
 	if (errno || end == s || *end || *out > 0777)
-		return cli_fail("--mode takes octal permission bits such as 0640, not '%s'", s);
+		return cli_usage("--mode takes octal permission bits such as 0640, not '%s'", s);
 	return 0;
 }
 
-static int parse_option(struct cli *c, int id, const char *arg)
+/* A pin dir with its trailing slashes dropped ("/" stays): pins are named
+ * by joining, and a staging dir beside the pin dir is named by appending. */
+static const char *trim_slashes(char *dir)
+{
+	size_t n = strlen(dir);
+
+	while (n > 1 && dir[n - 1] == '/')
+		dir[--n] = '\0';
+	return dir;
+}
+
+static int parse_option(struct cli *c, int id, char *arg)
 {
 	switch (id) {
-	case O_PIN_DIR: c->pin_dir = arg; return 0;
+	case O_PIN_DIR: c->pin_dir = trim_slashes(arg); return 0;
 	case O_CGROUP: c->cgroup = arg; return 0;
 	case O_PREFIXES: c->prefixes = arg; return 0;
 	case O_CONFIG: c->config = arg; return 0;
 	case O_PEER: c->peer = arg; return 0;
 	case O_NETNS: c->netns = arg; return 0;
 	case O_PREFIX: c->prefix = arg; return 0;
-	case 'n': return parse_ulong(arg, "-n", 1000000, &c->top_n);
-	case O_MAX_PEERS: return parse_ulong(arg, "--max-peers", 1u << 26, &c->max_peers);
-	case O_MAX_PREFIXES: return parse_ulong(arg, "--max-prefixes", 1u << 26, &c->max_prefixes);
-	case O_MAX_SESSIONS: return parse_ulong(arg, "--max-sessions", CA_MAX_SESSIONS,
-						    &c->max_sessions);
+	case O_TOP_N: return cli_parse_ulong(arg, "-n", 1000000, &c->top_n);
+	case O_MAX_PEERS: return cli_parse_ulong(arg, "--max-peers", 1u << 26, &c->max_peers);
+	case O_MAX_PREFIXES:
+		return cli_parse_ulong(arg, "--max-prefixes", 1u << 26, &c->max_prefixes);
+	case O_MAX_SESSIONS:
+		return cli_parse_ulong(arg, "--max-sessions", CA_MAX_SESSIONS, &c->max_sessions);
 	case O_JSON: c->json = true; return 0;
 	case O_ALL_NETNS: c->all_netns = true; return 0;
 	case O_REPLACE: c->replace = true; return 0;
 	case O_QUIET: c->quiet = true; return 0;
 	case O_GROUP: c->group = arg; return 0;
 	case O_LISTEN: c->listen = arg; return 0;
-	case O_MODE: return parse_mode(arg, &c->mode);
+	case O_PORTS: c->ports = arg; return 0;
+	case O_ALL_PORTS: c->all_ports = true; return 0;
 	case O_WATCH: return cli_parse_watch(arg, &c->watch);
+	case O_MODE: return parse_mode(arg, &c->mode);
 	default: return EXIT_USAGE;
 	}
 }
 
-/* The namespace to report on: --netns (path or inode), else our own.
- * Prints the error and returns 1 on failure. */
+/* ---- network namespaces ------------------------------------------------ */
+
+struct inode_search {
+	uint32_t inode;
+	bool found;
+};
+
+static int match_inode(int fd, uint32_t inode, void *arg)
+{
+	struct inode_search *s = arg;
+
+	(void)fd;
+	if (inode == s->inode)
+		s->found = true;
+	return s->found;
+}
+
+/* The namespace inode of a file that must be a network namespace. */
+static int netns_file(const char *path, uint32_t *inode)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	int type;
+
+	if (fd < 0)
+		return cli_fail("--netns %s: %s", path, errno == ENOENT ? "no such file" :
+				errno == EACCES ? "permission denied" : strerror(errno));
+	type = ioctl(fd, NS_GET_NSTYPE);
+	if (type != CLONE_NEWNET || fstat(fd, &st)) {
+		close(fd);
+		return cli_fail("--netns %s: not a network namespace (give /run/netns/NAME, an "
+				"`ip netns` name, /proc/PID/ns/net or its inode)", path);
+	}
+	close(fd);
+	*inode = (uint32_t)st.st_ino;
+	return 0;
+}
+
+/* --netns: a namespace file, an `ip netns` name, or the inode of a
+ * namespace that some process or /run/netns holds. */
 static int cli_netns(const struct cli *c, uint32_t *inode)
 {
+	struct inode_search s = { 0 };
+	struct ca_error err;
+	char path[PATH_MAX];
 	unsigned long ino;
-	struct stat st;
+	char *end;
 
 	if (!c->netns) {
 		*inode = ca_netns_self();
 		return *inode ? 0 : cli_fail("cannot read /proc/self/ns/net: %s", strerror(errno));
 	}
-	if (stat(c->netns, &st) == 0) {
-		*inode = (uint32_t)st.st_ino;
-		return 0;
+	if (strchr(c->netns, '/'))
+		return netns_file(c->netns, inode);
+	errno = 0;
+	ino = strtoul(c->netns, &end, 10);
+	if (errno || end == c->netns || *end || ino > UINT32_MAX) {
+		snprintf(path, sizeof(path), "/run/netns/%s", c->netns);
+		if (access(path, F_OK))
+			return cli_fail("--netns %s: no namespace of that name in /run/netns, and "
+					"not a path or an inode number", c->netns);
+		return netns_file(path, inode);
 	}
-	if (parse_ulong(c->netns, "--netns (a namespace file or its inode number)",
-			UINT32_MAX, &ino))
-		return 1;
-	*inode = (uint32_t)ino;
+	s.inode = (uint32_t)ino;
+	if (ca_foreach_netns(match_inode, NULL, &s, &err) < 0)
+		return cli_fail("%s", err.msg);
+	if (!s.found)
+		return cli_fail("--netns %lu: no network namespace with that inode is held by "
+				"a process or /run/netns", ino);
+	*inode = s.inode;
 	return 0;
 }
 
@@ -182,147 +337,88 @@ int cli_services(const struct cli *c, struct ca_services *s)
 	return 0;
 }
 
-/* A group name or number, for load --group. */
-static int resolve_group(const char *name, struct ca_load_opts *o)
+void cli_incomplete_warning(void)
 {
-	struct group *g = getgrnam(name);
-	unsigned long gid;
-	char *end;
-
-	if (g) {
-		o->gid = g->gr_gid;
-	} else {
-		errno = 0;
-		gid = strtoul(name, &end, 10);
-		if (errno || end == name || *end || gid > UINT32_MAX)
-			return cli_fail("--group: no group named '%s' (create it with groupadd)",
-					name);
-		o->gid = (uint32_t)gid;
-	}
-	o->grant_group = true;
-	return 0;
+	cli_fail("warning: this count may be low: the kernel could not count some sessions. "
+		 "`connaudit status` says why; a full map needs a larger --max-* at the next "
+		 "load");
 }
 
-static int cmd_load(const struct cli *c)
+/* ---- dispatch ---------------------------------------------------------- */
+
+static const struct cli_command *find_command(const char *name)
 {
-	struct ca_load_opts o = {
-		.pin_dir = c->pin_dir, .cgroup = c->cgroup, .replace = c->replace,
-		.quiet = c->quiet, .max_peers = (uint32_t)c->max_peers,
-		.max_prefixes = (uint32_t)c->max_prefixes,
-		.max_sessions = (uint32_t)c->max_sessions, .mode = (unsigned)c->mode,
-	};
-	struct ca_error err;
-
-	if (c->mode && !c->group)
-		return cli_fail("--mode goes with --group");
-	if (c->group && resolve_group(c->group, &o))
-		return 1;
-	if (c->prefixes && ca_parse_prefix_list(c->prefixes, &o, &err))
-		return cli_fail("--prefixes: %s", err.msg);
-	if (ca_load(&o, &err))
-		return cli_fail("%s", err.msg);
-	return 0;
+	for (size_t i = 0; i < NR_COMMANDS; i++)
+		if (!strcmp(name, commands[i].name))
+			return &commands[i];
+	return NULL;
 }
-
-static int cmd_unload(const struct cli *c)
-{
-	struct ca_error err;
-
-	if (ca_unload(c->pin_dir, &err))
-		return cli_fail("%s", err.msg);
-	if (!c->quiet)
-		fprintf(stderr, "connaudit: unloaded from %s\n", ca_resolve_pin_dir(c->pin_dir));
-	return 0;
-}
-
-/* Bad input is reported as such even when nothing is loaded: parse
- * everything before opening the maps. */
-static int cmd_count(const struct cli *c)
-{
-	const struct ca_service *svc;
-	struct ca_services services;
-	struct ca_handle *h;
-	struct ca_error err;
-	struct ca_prefix resolved;
-	struct ca_cidr cidr;
-	struct ca_addr peer;
-	uint64_t n = 0;
-	int rc;
-
-	if (c->argc != 2)
-		return cli_fail("count needs CIDR and SERVICE, e.g. `connaudit count /24 SMTP "
-				"--peer 192.0.2.7`") ? EXIT_USAGE : 0;
-	if (ca_cidr_parse(c->argv[0], &cidr, &err) ||
-	    (c->peer && ca_addr_parse(c->peer, &peer, &err)) ||
-	    ca_cidr_resolve(&cidr, c->peer ? &peer : NULL, &resolved, &err))
-		return cli_fail("%s", err.msg) ? EXIT_USAGE : 0;
-	if (cli_services(c, &services))
-		return 1;
-	svc = ca_services_find(&services, c->argv[1], &err);
-	if (!svc)
-		return cli_fail("%s", err.msg) ? EXIT_USAGE : 0;
-	h = cli_open(c);
-	if (!h)
-		return 1;
-	rc = ca_count(h, &cidr, svc, c->peer ? &peer : NULL, &n, &err);
-	ca_close(h);
-	if (rc < 0)
-		return cli_fail("%s", err.msg);
-	printf("%" PRIu64 "\n", n);
-	if (rc == CA_INCOMPLETE) {
-		cli_fail("warning: this count may be low: the kernel could not count some "
-			 "sessions (see `connaudit status`)");
-		return EXIT_INCOMPLETE;
-	}
-	return 0;
-}
-
-static const struct command {
-	const char *name;
-	int (*run)(const struct cli *c);
-	int max_args;
-} commands[] = {
-	{ "load", cmd_load, 0 },
-	{ "unload", cmd_unload, 0 },
-	{ "status", cmd_status, 0 },
-	{ "count", cmd_count, 2 },
-	{ "dump", cmd_dump, 0 },
-	{ "top", cmd_top, 1 },
-	{ "metrics", cmd_metrics, 0 },
-};
 
 int main(int argc, char **argv)
 {
-	const struct command *cmd = NULL;
+	const struct cli_command *cmd;
 	struct cli c = { .top_n = 10 };
 	int id, rc;
 
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
-	    !strcmp(argv[1], "help")) {
-		fputs(usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : 0;
+	if (argc < 2) {
+		print_overview(stderr);
+		return EXIT_USAGE;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(argv[1], commands[i].name))
-			cmd = &commands[i];
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		cmd = argc > 2 ? find_command(argv[2]) : NULL;
+		if (cmd)
+			print_command_help(cmd, stdout);
+		else
+			print_overview(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("connaudit %s\n", CA_VERSION);
+		return 0;
+	}
+	cmd = find_command(argv[1]);
 	if (!cmd)
-		return cli_fail("unknown command '%s'; `connaudit --help` lists them", argv[1])
-		       ? EXIT_USAGE : 0;
+		return cli_usage("unknown command '%s'; `connaudit --help` lists them", argv[1]);
 
 	optind = 1;
-	while ((id = getopt_long(argc - 1, argv + 1, "hn:", options, NULL)) != -1) {
-		if (id == 'h') {
-			fputs(usage, stdout);
+	opterr = 0;
+	while ((id = getopt_long(argc - 1, argv + 1, "hn:", long_options, NULL)) != -1) {
+		if (id == 'h' || id == O_HELP) {
+			print_command_help(cmd, stdout);
 			return 0;
 		}
-		rc = id == '?' ? EXIT_USAGE : parse_option(&c, id, optarg);
+		if (id == 'n')
+			id = O_TOP_N;
+		if (id == '?')
+			return cli_usage("%s: %s '%s'; `connaudit %s --help` lists its options",
+					 cmd->name, optopt == 'n' || optopt >= O_FIRST ?
+					 "option needs a value:" : "unknown option",
+					 argv[optind], cmd->name);
+		if (!(cmd->opts & OPT(id)))
+			return cli_usage("%s does not take %s; `connaudit %s --help` lists its "
+					 "options", cmd->name, option_name(id), cmd->name);
+		rc = parse_option(&c, id, optarg);
 		if (rc)
 			return EXIT_USAGE;
 	}
+	if (!c.pin_dir && getenv(CA_ENV_PIN_DIR) && *getenv(CA_ENV_PIN_DIR)) {
+		static char env_dir[PATH_MAX];
+
+		if (snprintf(env_dir, sizeof(env_dir), "%s", getenv(CA_ENV_PIN_DIR)) >=
+		    (int)sizeof(env_dir))
+			return cli_usage("$%s is longer than %d bytes", CA_ENV_PIN_DIR, PATH_MAX);
+		c.pin_dir = trim_slashes(env_dir);
+	}
 	c.argc = argc - 1 - optind;
 	c.argv = argv + 1 + optind;
-	if (c.argc > cmd->max_args)
-		return cli_fail("%s: unexpected argument '%s'", cmd->name, c.argv[cmd->max_args])
-		       ? EXIT_USAGE : 0;
+	if (c.argc < cmd->min_args || c.argc > cmd->max_args) {
+		if (c.argc > cmd->max_args)
+			cli_usage("%s: unexpected argument '%s'", cmd->name, c.argv[cmd->max_args]);
+		else
+			cli_usage("%s needs %s", cmd->name, cmd->args);
+		fprintf(stderr, "Usage: connaudit %s%s%s [OPTIONS]  (--help for more)\n",
+			cmd->name, *cmd->args ? " " : "", cmd->args);
+		return EXIT_USAGE;
+	}
 	return cmd->run(&c);
 }

@@ -9,6 +9,32 @@
 #define EXIT_USAGE	2
 #define EXIT_INCOMPLETE	3	/* a count was printed, but it is a lower bound */
 
+/* Option ids: one getopt_long table for every command (cli.c). */
+enum cli_opt {
+	O_FIRST = 256,
+	O_PIN_DIR = O_FIRST, O_CGROUP, O_PREFIXES, O_CONFIG, O_PEER, O_NETNS, O_PREFIX,
+	O_MAX_PEERS, O_MAX_PREFIXES, O_MAX_SESSIONS, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET,
+	O_GROUP, O_MODE, O_LISTEN, O_TOP_N, O_HELP, O_PORTS, O_ALL_PORTS, O_WATCH,
+	O_LAST
+};
+_Static_assert(O_LAST - O_FIRST <= 64, "cli_command.opts holds one bit per option");
+
+/* The bit of option `id` in cli_command.opts. */
+#define OPT(id)	(1ull << ((id) - O_FIRST))
+
+struct cli;
+
+/* One command: its name, usage, help, and the options it takes. */
+struct cli_command {
+	const char *name;
+	const char *args;	/* positional arguments, for the usage line */
+	const char *summary;	/* one line: what it does */
+	const char *options;	/* help lines of the options it takes */
+	unsigned long long opts;	/* OPT() bits: every other option is refused */
+	int min_args, max_args;
+	int (*run)(const struct cli *c);
+};
+
 /* Everything a subcommand may have been given. */
 struct cli {
 	const char *pin_dir;
@@ -20,17 +46,29 @@ struct cli {
 	const char *prefix;	/* top: "N" or "N,M" */
 	const char *group;	/* load: readers' group */
 	const char *listen;	/* metrics: serve on ADDR:PORT */
+	const char *ports;	/* load: more local ports to audit */
 	unsigned long mode;	/* load: mode of the map pins */
 	double watch;		/* status, top: redraw every `watch` seconds (0: once) */
 	unsigned long top_n;
 	unsigned long max_peers, max_prefixes, max_sessions;
 	bool json, all_netns, replace, quiet;
+	bool all_ports;		/* load: audit every local port */
 	int argc;		/* positional arguments left */
 	char **argv;
 };
 
 /* Print "connaudit: msg" to stderr and return 1. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print "connaudit: msg" to stderr and return EXIT_USAGE (bad input). */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parse a number from 1 to max into *out; prints and returns EXIT_USAGE on
+ * bad input, naming the option `what`. */
+int cli_parse_ulong(const char *s, const char *what, unsigned long max, unsigned long *out);
+
+/* Warn on stderr that a printed count is a lower bound, and what to do. */
+void cli_incomplete_warning(void);
 
 /* Open the handle for the pin dir in c, switching to --netns if given.
  * Prints the error and returns NULL on failure. */
@@ -95,7 +133,7 @@ extern const char *const cli_link_pins[CLI_LINKS];
 void cli_read_link(const char *pin_dir, struct link_status *l);
 
 /* Parse --watch's optional SECONDS (NULL: the default, 2). Prints the
- * error and returns 1 when it is not a number from 0.1 to 86400. */
+ * error and returns EXIT_USAGE when it is not a number from 0.1 to 86400. */
 int cli_parse_watch(const char *s, double *out);
 
 /* Clear the screen and run draw(c) every c->watch seconds, like watch(1),
@@ -103,6 +141,9 @@ int cli_parse_watch(const char *s, double *out);
  * draw did (bad arguments: nothing to redraw). */
 int cli_watch(const struct cli *c, const char *title, int (*draw)(const struct cli *c));
 
+int cmd_load(const struct cli *c);
+int cmd_unload(const struct cli *c);
+int cmd_count(const struct cli *c);
 int cmd_status(const struct cli *c);
 int cmd_dump(const struct cli *c);
 int cmd_top(const struct cli *c);

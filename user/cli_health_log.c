@@ -3,10 +3,10 @@
  * cli_health_log.c - report changes of the auditor's health once, on
  * stderr, for the journal (see cli_health_log.h).
  *
- * A condition is something that makes a count possibly low. Sessions
- * missing, ca_marks full, underflows and an unloaded auditor are read as
- * they are; a map running full is an insert refused since the previous
- * check (the counters only grow). While a count may be low, a line is
+ * A condition is something that makes a count possibly low. The gauges
+ * (sessions missing from some count, sessions not counted at all),
+ * underflows and an unloaded auditor are read as they are; a map running
+ * full is an insert refused since the previous check (those are totals). While a count may be low, a line is
  * printed when a condition appears that the episode has not had yet
  * (conditions add up: a map refusing inserts every other check logs once);
  * once every count is exact, one line says so, and refusals that left the
@@ -27,9 +27,10 @@ enum {
 	HEALTH_PEERS_FULL = 1 << 1,
 	HEALTH_PREFIXES_FULL = 1 << 2,
 	HEALTH_MARKS_FULL = 1 << 3,
-	HEALTH_UNDERFLOW = 1 << 4,
-	HEALTH_RETIRED = 1 << 5,
-	HEALTH_REFUSED = HEALTH_PEERS_FULL | HEALTH_PREFIXES_FULL,
+	HEALTH_UNCOUNTED = 1 << 4,
+	HEALTH_UNDERFLOW = 1 << 5,
+	HEALTH_RETIRED = 1 << 6,
+	HEALTH_REFUSED = HEALTH_PEERS_FULL | HEALTH_PREFIXES_FULL | HEALTH_MARKS_FULL,
 };
 
 #define STATE_MAGIC	"connaudit-health 1"
@@ -53,7 +54,7 @@ void health_log_init(struct health_log *l, const char *state_file)
 {
 	char magic[32];
 	unsigned flags;
-	uint64_t at, peers, prefixes;
+	uint64_t at, peers, prefixes, marks;
 	FILE *f;
 
 	memset(l, 0, sizeof(*l));
@@ -63,12 +64,14 @@ void health_log_init(struct health_log *l, const char *state_file)
 		return;
 	if (fgets(magic, sizeof(magic), f) && !strcmp(magic, STATE_MAGIC "\n") &&
 	    fgets(l->pin_dir, sizeof(l->pin_dir), f) &&
-	    fscanf(f, "%" SCNu64 " %u %" SCNu64 " %" SCNu64, &at, &flags, &peers, &prefixes) == 4) {
+	    fscanf(f, "%" SCNu64 " %u %" SCNu64 " %" SCNu64 " %" SCNu64, &at, &flags, &peers,
+		   &prefixes, &marks) == 5) {
 		l->pin_dir[strcspn(l->pin_dir, "\n")] = '\0';
 		l->loaded_at = at;
 		l->flags = flags;
 		l->peers_full = peers;
 		l->prefixes_full = prefixes;
+		l->marks_full = marks;
 		l->known = true;
 	}
 	fclose(f);
@@ -87,8 +90,8 @@ static int save(const struct health_log *l)
 	f = fopen(tmp, "w");
 	if (!f)
 		return -errno;
-	fprintf(f, STATE_MAGIC "\n%s\n%" PRIu64 " %u %" PRIu64 " %" PRIu64 "\n", l->pin_dir,
-		l->loaded_at, l->flags, l->peers_full, l->prefixes_full);
+	fprintf(f, STATE_MAGIC "\n%s\n%" PRIu64 " %u %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+		l->pin_dir, l->loaded_at, l->flags, l->peers_full, l->prefixes_full, l->marks_full);
 	rc = ferror(f) ? -EIO : 0;
 	if (fclose(f) && !rc)
 		rc = -errno;
@@ -124,8 +127,10 @@ static unsigned conditions(const struct health_log *prev, bool same_load,
 		c |= HEALTH_PEERS_FULL;
 	if (hv->prefixes_full > (same_load ? prev->prefixes_full : 0))
 		c |= HEALTH_PREFIXES_FULL;
-	if (hv->marks_full)
+	if (hv->marks_full > (same_load ? prev->marks_full : 0))
 		c |= HEALTH_MARKS_FULL;
+	if (hv->uncounted > 0)
+		c |= HEALTH_UNCOUNTED;
 	if (hv->underflow)
 		c |= HEALTH_UNDERFLOW;
 	if (hv->retired)
@@ -159,9 +164,14 @@ static void print_line(const char *pin_dir, unsigned now, bool again, const stru
 			"load: raise --max-prefixes)", sep, (uint64_t)hv->prefixes_full);
 		sep = "; ";
 	}
+	if (now & HEALTH_UNCOUNTED) {
+		fprintf(stderr, "%s%" PRId64 " live sessions not counted at all", sep,
+			(int64_t)hv->uncounted);
+		sep = "; ";
+	}
 	if (now & HEALTH_MARKS_FULL) {
-		fprintf(stderr, "%s" CA_PIN_MARKS " ran full (%" PRIu64 " sessions never counted: "
-			"raise --max-sessions and load again)", sep, (uint64_t)hv->marks_full);
+		fprintf(stderr, "%s" CA_PIN_MARKS " ran full (%" PRIu64 " sessions found it full "
+			"since load: raise --max-sessions)", sep, (uint64_t)hv->marks_full);
 		sep = "; ";
 	}
 	if (now & HEALTH_UNDERFLOW) {
@@ -195,6 +205,7 @@ int health_log_update(struct health_log *l, const char *pin_dir, const struct ca
 	l->flags = exact ? 0 : prev | now;
 	l->peers_full = hv->peers_full;
 	l->prefixes_full = hv->prefixes_full;
+	l->marks_full = hv->marks_full;
 	if (l->state_file) {
 		int rc = save(l);
 

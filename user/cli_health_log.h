@@ -32,7 +32,7 @@ struct health_log {
 	char pin_dir[256];		/* the auditor it was about */
 	uint64_t loaded_at;		/* ... and when that auditor was loaded */
 	unsigned flags;			/* HEALTH_* conditions seen then */
-	uint64_t peers_full, prefixes_full;	/* refused inserts counted then */
+	uint64_t peers_full, prefixes_full, marks_full;	/* the refusal totals then */
 };
 
 /* The file for a process that runs once per check: $CONNAUDIT_HEALTH_STATE,

@@ -89,7 +89,8 @@ static int collect(struct ca_handle *h, bool prefixes, uint32_t netns, struct en
 	rc = ca_foreach(h, prefixes, gather, e, &err);
 	if (rc)
 		return rc == -ENOMEM ? cli_fail("out of memory") : cli_fail("%s", err.msg);
-	qsort(e->v, e->n, sizeof(*e->v), by_ns_port_addr);
+	if (e->n)	/* e->v is NULL for an empty map, and qsort wants an array */
+		qsort(e->v, e->n, sizeof(*e->v), by_ns_port_addr);
 	return 0;
 }
 
@@ -172,6 +173,8 @@ size_t cli_group_by_prefix(const struct cli_entry *in, size_t n, const struct ca
 		ca_mask_bytes(e.key.addr, e.key.prefixlen);
 		out[kept++] = e;
 	}
+	if (!kept)
+		return 0;	/* out may be NULL then */
 	qsort(out, kept, sizeof(*out), by_ns_port_addr);
 	for (size_t i = 0; i < kept; i++) {
 		if (merged && !by_ns_port_addr(&out[merged - 1], &out[i]))
@@ -273,6 +276,8 @@ const char *const cli_link_pins[CLI_LINKS] = { CA_PIN_LINK_STATE, CA_PIN_LINK_TW
 
 struct status {
 	const struct ca_config *cfg;
+	bool stats_on;		/* kernel.bpf_stats_enabled: run counts and times kept */
+	char cgroup[PATH_MAX];	/* the audited cgroup's path, in cgroup mode */
 	struct link_status links[CLI_LINKS];
 	size_t peers, prefixes;
 	uint64_t stats[CA_STAT_NR];
@@ -324,11 +329,48 @@ int cli_count_entries(struct ca_handle *h, bool prefixes, size_t *n, struct ca_e
 	return ca_foreach(h, prefixes, count_entry, n, err);
 }
 
+/* True when the kernel keeps programs' run counts and times. */
+static bool bpf_stats_enabled(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/bpf_stats_enabled", "re");
+	int on = 0;
+
+	if (f) {
+		if (fscanf(f, "%d", &on) != 1)
+			on = 0;
+		fclose(f);
+	}
+	return on;
+}
+
+/* The path of the audited cgroup, found from its id, or why not. */
+static void cgroup_path(uint64_t id, char *buf, size_t len)
+{
+	struct ca_error err;
+	char link[64];
+	int fd = ca_open_cgroup_by_id(id, &err);
+	ssize_t n = -1;
+
+	if (fd >= 0) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, buf, len - 1);
+		close(fd);
+	}
+	if (n > 0)
+		buf[n] = '\0';
+	else
+		snprintf(buf, len, "(cgroup id %llu, path not found: removed?)",
+			 (unsigned long long)id);
+}
+
 static int read_status(struct ca_handle *h, struct status *s)
 {
 	struct ca_error err;
 
 	s->cfg = ca_loaded_config(h);
+	s->stats_on = bpf_stats_enabled();
+	if (s->cfg->flags & CA_CFG_CGROUP)
+		cgroup_path(s->cfg->cgroup_id, s->cgroup, sizeof(s->cgroup));
 	for (int i = 0; i < CLI_LINKS; i++) {
 		s->links[i].pin = cli_link_pins[i];
 		cli_read_link(ca_pin_dir(h), &s->links[i]);
@@ -343,13 +385,37 @@ static int read_status(struct ca_handle *h, struct status *s)
 
 bool cli_health_exact(const struct ca_health *hv)
 {
-	return hv->incomplete <= 0 && !hv->marks_full && !hv->underflow && !hv->retired;
+	return hv->incomplete <= 0 && hv->uncounted <= 0 && !hv->underflow && !hv->retired;
 }
 
 static void print_prefix_list(const char *sep, const uint8_t *lens, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
 		printf("%s%u", i ? sep : "", lens[i]);
+}
+
+/* " /24 /16", or " none". */
+static void print_prefix_text(const uint8_t *lens, unsigned n)
+{
+	if (!n)
+		printf(" none");
+	for (unsigned i = 0; i < n; i++)
+		printf(" /%u", lens[i]);
+}
+
+/* s as a JSON string, quotes included. */
+static void put_json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", (unsigned char)*s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
 }
 
 static void print_status_text(const struct cli *c, const struct status *s)
@@ -359,23 +425,33 @@ static void print_status_text(const struct cli *c, const struct status *s)
 	printf("connaudit loaded at %s\n", ca_resolve_pin_dir(c->pin_dir));
 	printf("  kernel     %s\n", s->uts.release);
 	if (s->cfg->flags & CA_CFG_CGROUP)
-		printf("  scope      cgroup id %llu (sock_ops admission)\n",
-		       (unsigned long long)s->cfg->cgroup_id);
+		printf("  scope      cgroup %s and below (sock_ops admission: sessions accepted "
+		       "on listeners created in it)\n", s->cgroup);
 	else
 		printf("  scope      whole host (tp_btf admission)\n");
-	printf("  prefixes   IPv4 /");
-	print_prefix_list(" /", s->cfg->v4, s->cfg->nr_v4);
-	printf("  IPv6 /");
-	print_prefix_list(" /", s->cfg->v6, s->cfg->nr_v6);
+	if (s->cfg->flags & CA_CFG_ALL_PORTS)
+		printf("  ports      every local port (--all-ports)\n");
+	else
+		printf("  ports      %u (the services' and --ports: %s)\n", s->cfg->nr_ports,
+		       CA_PIN_PORTS);
+	printf("  prefixes   IPv4");
+	print_prefix_text(s->cfg->v4, s->cfg->nr_v4);
+	printf("  IPv6");
+	print_prefix_text(s->cfg->v6, s->cfg->nr_v6);
 	printf("\n");
 	for (int i = 0; i < CLI_LINKS; i++) {
 		const struct link_status *l = &s->links[i];
 
-		if (l->present)
-			printf("  link       %-15s link id %u, prog %s id %u, runs %llu, %llu ns, "
-			       "missed %llu\n", l->pin, l->link_id, l->prog_name, l->prog_id,
-			       (unsigned long long)l->run_cnt, (unsigned long long)l->run_time_ns,
-			       (unsigned long long)l->recursion_misses);
+		if (!l->present)
+			continue;
+		printf("  link       %-15s link id %u, prog %s id %u, ", l->pin, l->link_id,
+		       l->prog_name, l->prog_id);
+		if (s->stats_on)
+			printf("runs %llu, %llu ns, ", (unsigned long long)l->run_cnt,
+			       (unsigned long long)l->run_time_ns);
+		else
+			printf("runs not measured (sysctl kernel.bpf_stats_enabled=0), ");
+		printf("missed %llu\n", (unsigned long long)l->recursion_misses);
 	}
 	printf("  maps       %s %zu live/%u max, %s %zu live/%u max, %s %u max\n",
 	       CA_PIN_PEERS, s->peers, s->cfg->max_peers, CA_PIN_PREFIXES, s->prefixes,
@@ -383,9 +459,10 @@ static void print_status_text(const struct cli *c, const struct status *s)
 	printf("  counters  ");
 	for (int i = 0; i < CA_STAT_NR; i++)
 		printf(" %s %llu", cli_stat_names[i], (unsigned long long)s->stats[i]);
-	printf("\n  health     %s: incomplete %lld, peers_full %llu, prefixes_full %llu, "
-	       "contention %llu, marks_full %llu, underflow %llu\n",
+	printf("\n  health     %s: incomplete %lld, uncounted %lld; totals: peers_full %llu, "
+	       "prefixes_full %llu, contention %llu, marks_full %llu, underflow %llu\n",
 	       cli_health_exact(hv) ? "exact" : "COUNTS MAY BE LOW", (long long)hv->incomplete,
+	       (long long)hv->uncounted,
 	       (unsigned long long)hv->peers_full, (unsigned long long)hv->prefixes_full,
 	       (unsigned long long)hv->contention, (unsigned long long)hv->marks_full,
 	       (unsigned long long)hv->underflow);
@@ -395,11 +472,18 @@ static void print_status_json(const struct cli *c, const struct status *s)
 {
 	const struct ca_health *hv = &s->health;
 
-	printf("{\"loaded\": true, \"pin_dir\": \"%s\", \"kernel\": \"%s\",\n",
-	       ca_resolve_pin_dir(c->pin_dir), s->uts.release);
-	printf(" \"scope\": \"%s\", \"cgroup_id\": %llu,\n",
+	printf("{\"loaded\": true, \"pin_dir\": ");
+	put_json_string(ca_resolve_pin_dir(c->pin_dir));
+	printf(", \"kernel\": ");
+	put_json_string(s->uts.release);
+	printf(",\n \"scope\": \"%s\", \"cgroup_id\": %llu, \"cgroup\": ",
 	       s->cfg->flags & CA_CFG_CGROUP ? "cgroup" : "host",
 	       (unsigned long long)s->cfg->cgroup_id);
+	if (s->cfg->flags & CA_CFG_CGROUP)
+		put_json_string(s->cgroup);
+	else
+		printf("null");
+	printf(", \"bpf_stats_enabled\": %s,\n", s->stats_on ? "true" : "false");
 	printf(" \"prefixes\": {\"ipv4\": [");
 	print_prefix_list(", ", s->cfg->v4, s->cfg->nr_v4);
 	printf("], \"ipv6\": [");
@@ -423,10 +507,16 @@ static void print_status_json(const struct cli *c, const struct status *s)
 	for (int i = 0; i < CA_STAT_NR; i++)
 		printf("%s\"%s\": %llu", i ? ", " : "", cli_stat_names[i],
 		       (unsigned long long)s->stats[i]);
-	printf("},\n \"health\": {\"exact\": %s, \"incomplete\": %lld, \"peers_full\": %llu, "
+	if (s->cfg->flags & CA_CFG_ALL_PORTS)
+		printf("},\n \"ports\": \"all\",");
+	else
+		printf("},\n \"ports\": %u,", s->cfg->nr_ports);
+	printf("\n \"health\": {\"exact\": %s, \"incomplete\": %lld, \"uncounted\": %lld, "
+	       "\"peers_full\": %llu, "
 	       "\"prefixes_full\": %llu, \"contention\": %llu, \"marks_full\": %llu, "
 	       "\"underflow\": %llu}}\n", cli_health_exact(hv) ? "true" : "false",
-	       (long long)hv->incomplete, (unsigned long long)hv->peers_full,
+	       (long long)hv->incomplete, (long long)hv->uncounted,
+	       (unsigned long long)hv->peers_full,
 	       (unsigned long long)hv->prefixes_full, (unsigned long long)hv->contention,
 	       (unsigned long long)hv->marks_full, (unsigned long long)hv->underflow);
 }
@@ -439,10 +529,13 @@ static int status_once(const struct cli *c)
 	int rc = ca_open(&h, c->pin_dir, &err);
 
 	if (rc == -ENOENT) {
-		if (c->json)
-			printf("{\"loaded\": false, \"pin_dir\": \"%s\", \"reason\": \"%s\"}\n",
-			       ca_resolve_pin_dir(c->pin_dir), err.msg);
-		else
+		if (c->json) {
+			printf("{\"loaded\": false, \"pin_dir\": ");
+			put_json_string(ca_resolve_pin_dir(c->pin_dir));
+			printf(", \"reason\": ");
+			put_json_string(err.msg);
+			printf("}\n");
+		} else
 			printf("connaudit is not loaded: %s\n", err.msg);
 		return 1;
 	}

@@ -29,8 +29,11 @@
 
 #define METRICS_TYPE	"text/plain; version=0.0.4; charset=utf-8"
 #define ERROR_TYPE	"text/plain; charset=utf-8"
-#define HTTP_TIMEOUT_S	10	/* a scraper that stalls loses its connection */
-#define HTTP_MAX_CONNS	16	/* scrapers are few; refuse a flood */
+#define HTTP_TIMEOUT_S	5	/* an idle or stalled client loses its connection */
+/* Scrapers are few, but idle connections must not lock them out: with
+ * epoll an idle connection costs only its descriptor, so allow many, and
+ * the timeout frees each one soon. */
+#define HTTP_MAX_CONNS	512
 
 /* What every scrape needs, fixed when the command starts. */
 struct metrics_src {
@@ -208,6 +211,9 @@ static int put_health(FILE *f, struct ca_handle *h, struct health_log *log)
 	put_family(f, "connaudit_incomplete_sessions", "gauge",
 		   "Live sessions missing from some count.");
 	put_sample(f, "connaudit_incomplete_sessions", NULL, 0, "%" PRId64, (int64_t)hv.incomplete);
+	put_family(f, "connaudit_uncounted_sessions", "gauge",
+		   "Live sessions not counted at all: ca_marks was full when they began.");
+	put_sample(f, "connaudit_uncounted_sessions", NULL, 0, "%" PRId64, (int64_t)hv.uncounted);
 	put_per_map(f, "connaudit_map_full_total", "counter",
 		    "Inserts the kernel refused because the map was full.",
 		    hv.peers_full, hv.prefixes_full);
@@ -420,8 +426,9 @@ static int serve(struct metrics_src *m)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-			     (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL,
+	d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+			     (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+			     ntohs(((struct sockaddr_in *)&sa)->sin_port), NULL, NULL,
 			     answer, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
 			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNS, MHD_OPTION_END);

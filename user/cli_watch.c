@@ -41,8 +41,8 @@ int cli_parse_watch(const char *s, double *out)
 	errno = 0;
 	*out = strtod(s, &end);
 	if (errno || end == s || *end || !(*out >= 0.1 && *out <= WATCH_MAX_S))
-		return cli_fail("--watch takes seconds from 0.1 to %.0f, as in --watch=5, not '%s'",
-				WATCH_MAX_S, s);
+		return cli_usage("--watch takes seconds from 0.1 to %.0f, as in --watch=5, not '%s'",
+				 WATCH_MAX_S, s);
 	return 0;
 }
 

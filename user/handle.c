@@ -198,8 +198,8 @@ static int store_health(struct ca_store *s, struct ca_error *err)
 	if (__atomic_load_n(&hv->retired, __ATOMIC_ACQUIRE))
 		return ca_errf(err, -ESTALE, "the auditor was unloaded or reloaded since this "
 			       "handle was opened: reopen it");
-	if (__atomic_load_n(&hv->incomplete, __ATOMIC_RELAXED) > 0 || hv->marks_full ||
-	    hv->underflow)
+	if (__atomic_load_n(&hv->incomplete, __ATOMIC_RELAXED) > 0 ||
+	    __atomic_load_n(&hv->uncounted, __ATOMIC_RELAXED) > 0 || hv->underflow)
 		return CA_INCOMPLETE;
 	return 0;
 }

@@ -28,6 +28,7 @@
 
 #include "errors.h"
 #include "connaudit.skel.h"
+#include "ports.h"
 #include "seed.h"
 #include "sysfs.h"
 
@@ -39,7 +40,7 @@
 #define STAGING_INFIX		"-staging-"  /* bpffs forbids dots in names */
 /* tp_btf, socket cookies from tracing programs, BPF compare-and-swap (5.12). */
 #define MIN_KERNEL_MAJOR	5
-#define MIN_KERNEL_MINOR	12
+#define MIN_KERNEL_MINOR	15	/* bpf_for_each_map_elem (5.13), batched iter/tcp (5.15) */
 
 /* The link pins, in the order of the skeleton's links in pin_links(). */
 static const char *const link_pins[] = { CA_PIN_LINK_STATE, CA_PIN_LINK_TWIN,
@@ -109,6 +110,18 @@ static int permission_error(struct ca_error *err, int rc, const char *what)
 	return ca_errf(err, rc, "%s: %s%s", what, strerror(-rc),
 		       rc == -EPERM || rc == -EACCES ? " (run as root: loading needs CAP_BPF, "
 		       "CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_ADMIN)" : "");
+}
+
+/* The commands that act on this pin dir, spelled with --pin-dir unless it
+ * is the default. */
+static int already_loaded(const char *pin_dir, struct ca_error *err)
+{
+	bool dflt = !strcmp(pin_dir, CA_DEFAULT_PIN_DIR);
+
+	return ca_errf(err, -EEXIST, "already loaded at %s; `connaudit load --replace%s%s` "
+		       "swaps the programs and keeps the counts, `connaudit unload%s%s` "
+		       "removes it", pin_dir, dflt ? "" : " --pin-dir ", dflt ? "" : pin_dir,
+		       dflt ? "" : " --pin-dir ", dflt ? "" : pin_dir);
 }
 
 /* Serialise loads and unloads under one parent dir; the lock dies with us.
@@ -223,7 +236,7 @@ static void config_from_opts(const struct ca_load_opts *o, uint64_t cgroup_id,
 	memset(c, 0, sizeof(*c));
 	c->magic = CA_ABI_MAGIC;
 	c->abi_version = CA_ABI_VERSION;
-	c->flags = o->cgroup ? CA_CFG_CGROUP : 0;
+	c->flags = (o->cgroup ? CA_CFG_CGROUP : 0) | (o->all_ports ? CA_CFG_ALL_PORTS : 0);
 	c->cgroup_id = cgroup_id;
 	if (o->nr_v4 || o->nr_v6) {
 		c->nr_v4 = o->nr_v4;
@@ -320,14 +333,59 @@ static int write_config(struct connaudit_bpf *skel, const struct ca_config *c,
 	return 0;
 }
 
+static int write_ports(struct connaudit_bpf *skel, const struct ca_ports *t,
+		       struct ca_error *err)
+{
+	__u32 zero = 0;
+
+	if (bpf_map__update_elem(skel->maps.ca_ports, &zero, sizeof(zero), t, sizeof(*t), 0))
+		return ca_errf(err, -errno, "cannot write ca_ports: %s", strerror(errno));
+	return 0;
+}
+
+/* The port table o asks for, its size in c->nr_ports, and a progress line. */
+static int ports_from_opts(const struct ca_load_opts *o, struct ca_ports *t,
+			   struct ca_config *c, struct ca_error *err)
+{
+	int n = ca_ports_build(o, t, err);
+
+	if (n < 0)
+		return n;
+	c->nr_ports = (uint32_t)n;
+	if (o->all_ports)
+		progress(o, "auditing sessions on every local port (--all-ports)");
+	else
+		progress(o, "auditing sessions on %d local port%s (the services' and --ports)",
+			 n, n == 1 ? "" : "s");
+	return 0;
+}
+
+/* Seeding cannot make room: if some session found a map full, say so now
+ * rather than leave it to the next `status`. */
+static void warn_if_inexact(const struct ca_load_opts *o, struct connaudit_bpf *skel)
+{
+	struct ca_health h;
+	__u32 zero = 0;
+
+	if (bpf_map__lookup_elem(skel->maps.ca_health, &zero, sizeof(zero), &h, sizeof(h), 0))
+		return;
+	if (h.uncounted > 0 || h.incomplete > 0)
+		progress(o, "warning: %lld existing session%s could not be counted and %lld only "
+			 "in part (maps full: raise --max-sessions, --max-peers or "
+			 "--max-prefixes); counts are lower bounds until they close",
+			 (long long)h.uncounted, h.uncounted == 1 ? "" : "s",
+			 (long long)h.incomplete);
+}
+
 /*
  * Let group o->gid read the counts and nothing more: the pin dir and map pins
  * get that group and `mode` (no write bits for anyone but root, so a
  * reader's update or delete fails), link pins stay root-only, and the bpffs
  * root gets o+x so readers can reach the dir without listing anything else.
+ * The root's mode before that goes to c->parent_mode, for unload to restore.
  */
 static int grant_readers(const char *pin_dir, const struct ca_load_opts *o,
-			 struct ca_error *err)
+			 struct ca_config *c, struct ca_error *err)
 {
 	static const char *const maps[] = { CA_PIN_PEERS, CA_PIN_PREFIXES, CA_PIN_MARKS,
 					    CA_PIN_STATS, CA_PIN_HEALTH, CA_PIN_CONFIG };
@@ -348,10 +406,89 @@ static int grant_readers(const char *pin_dir, const struct ca_load_opts *o,
 	if (chown(pin_dir, 0, o->gid) || chmod(pin_dir, 0700 | ((mode & 0044) >> 2) | (mode & 0044)))
 		return ca_errf(err, -errno, "cannot set access on %s: %s", pin_dir, strerror(errno));
 	snprintf(parent, sizeof(parent), "%s", pin_dir);
-	if (stat(dirname(parent), &st) == 0 && !(st.st_mode & S_IXOTH) &&
-	    chmod(parent, (st.st_mode & 07777) | S_IXOTH))
-		return ca_errf(err, -errno, "cannot let readers traverse %s: %s", parent,
-			       strerror(errno));
+	if (stat(dirname(parent), &st) == 0 && !(st.st_mode & S_IXOTH)) {
+		if (chmod(parent, (st.st_mode & 07777) | S_IXOTH))
+			return ca_errf(err, -errno, "cannot let readers traverse %s: %s", parent,
+				       strerror(errno));
+		c->parent_mode = (st.st_mode & 07777) | CA_PARENT_MODE_SAVED;
+	}
+	return 0;
+}
+
+/* ca_config of another pin dir: read (write false) or write it. 0 or -1. */
+static int access_config(const char *dir, struct ca_config *c, bool write)
+{
+	char path[PATH_MAX];
+	__u32 zero = 0;
+	int fd, rc;
+
+	if (ca_join_path(path, sizeof(path), dir, CA_PIN_CONFIG))
+		return -1;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -1;
+	rc = write ? bpf_map_update_elem(fd, &zero, c, 0) : bpf_map_lookup_elem(fd, &zero, c);
+	close(fd);
+	return rc || c->magic != CA_ABI_MAGIC || c->abi_version != CA_ABI_VERSION ? -1 : 0;
+}
+
+/*
+ * An unloaded pin dir's load gave the parent o+x (saved: its mode before).
+ * If another pin dir there still lets a group read (its config pin has
+ * group or other read bits), it needs the o+x: hand it the saved mode, for
+ * its own unload. Otherwise give the parent its mode back, unless someone
+ * has changed it since. Runs under the parent's lock.
+ */
+static void restore_parent_mode(const char *pin_dir, uint32_t saved)
+{
+	char parent[PATH_MAX], dir[PATH_MAX], cfg[PATH_MAX];
+	mode_t mode = saved & 07777;
+	struct ca_config other;
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	if (!(saved & CA_PARENT_MODE_SAVED))
+		return;
+	snprintf(parent, sizeof(parent), "%s", pin_dir);
+	dirname(parent);
+	d = opendir(parent);
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || ca_join_path(dir, sizeof(dir), parent, e->d_name) ||
+		    ca_join_path(cfg, sizeof(cfg), dir, CA_PIN_CONFIG) ||
+		    stat(cfg, &st) || !(st.st_mode & 0044) || access_config(dir, &other, false))
+			continue;
+		if (!other.parent_mode) {
+			other.parent_mode = saved;
+			access_config(dir, &other, true);
+		}
+		closedir(d);
+		return;
+	}
+	if (d)
+		closedir(d);
+	if (stat(parent, &st) == 0 && (st.st_mode & 07777) == (mode | S_IXOTH))
+		chmod(parent, mode);
+}
+
+/* Count the sessions that exist, and say what seeding passed over. */
+static int seed_and_report(const struct ca_load_opts *o, struct connaudit_bpf *skel,
+			   struct ca_error *err)
+{
+	struct ca_seed_report r;
+	int rc = ca_seed(skel, &r, err);
+
+	if (rc)
+		return rc;
+	progress(o, "counted existing sessions in %d network namespace%s", r.namespaces,
+		 r.namespaces == 1 ? "" : "s");
+	if (r.skipped)
+		progress(o, "warning: skipped %d file%s in /run/netns that %s no network "
+			 "namespace (%s%s): left by a failed `ip netns add`? remove %s",
+			 r.skipped, r.skipped == 1 ? "" : "s", r.skipped == 1 ? "is" : "are",
+			 r.first_skipped, r.skipped > 1 ? ", ..." : "",
+			 r.skipped == 1 ? "it" : "them");
+	warn_if_inexact(o, skel);
 	return 0;
 }
 
@@ -359,6 +496,7 @@ static int load_fresh(const struct ca_load_opts *o, const char *pin_dir, struct 
 {
 	struct connaudit_bpf *skel = NULL;
 	char staging[PATH_MAX];
+	struct ca_ports ports;
 	struct ca_config c;
 	uint64_t cgroup_id = 0;
 	int cgroup_fd = -1, rc;
@@ -369,6 +507,9 @@ static int load_fresh(const struct ca_load_opts *o, const char *pin_dir, struct 
 			return cgroup_fd;
 	}
 	config_from_opts(o, cgroup_id, &c);
+	rc = ports_from_opts(o, &ports, &c, err);
+	if (rc)
+		goto out;
 	snprintf(staging, sizeof(staging), "%s" STAGING_INFIX "%d", pin_dir, (int)getpid());
 	if (mkdir(staging, 0700) != 0) {
 		rc = permission_error(err, -errno, "cannot create the staging pin dir");
@@ -377,27 +518,26 @@ static int load_fresh(const struct ca_load_opts *o, const char *pin_dir, struct 
 	rc = open_and_load(&skel, staging, &c, err);
 	if (!rc)
 		rc = write_config(skel, &c, err);
+	if (!rc)
+		rc = write_ports(skel, &ports, err);
 	if (!rc) {
 		progress(o, "attaching (%s)", o->cgroup ? o->cgroup : "whole host");
 		rc = attach_live(skel, cgroup_fd, err);
 	}
-	if (!rc) {
-		rc = ca_seed(skel, err);
-		if (rc >= 0) {
-			progress(o, "counted existing sessions in %d network namespace%s",
-				 rc, rc == 1 ? "" : "s");
-			rc = 0;
-		}
-	}
+	if (!rc)
+		rc = seed_and_report(o, skel, err);
 	if (!rc)
 		rc = pin_links(skel, staging, "", err);
 	if (!rc && o->grant_group)
-		rc = grant_readers(staging, o, err);
+		rc = grant_readers(staging, o, &c, err);
+	if (!rc && c.parent_mode)
+		rc = write_config(skel, &c, err);
 	if (!rc && rename(staging, pin_dir) != 0)
 		rc = ca_errf(err, -errno, "cannot publish %s: %s", pin_dir, strerror(errno));
-	if (rc)
+	if (rc) {
 		remove_pin_dir(staging);
-	else
+		restore_parent_mode(staging, c.parent_mode);
+	} else
 		progress(o, "loaded; counts are pinned under %s", pin_dir);
 out:
 	connaudit_bpf__destroy(skel);
@@ -425,13 +565,56 @@ static int read_pinned_config(const char *pin_dir, struct ca_config *c, struct c
 	return rc;
 }
 
+/* True when t sets a port that old does not. */
+static bool ports_widen(const struct ca_ports *old, const struct ca_ports *t)
+{
+	for (unsigned w = 0; w < CA_PORT_WORDS; w++)
+		if (t->bits[w] & ~old->bits[w])
+			return true;
+	return false;
+}
+
+/* Link pins "-new" left by a replace that died before renaming them: under
+ * the lock no live replace can own one, and each would make the next
+ * replace's pin fail with EEXIST. */
+static void remove_dead_new_links(const char *pin_dir)
+{
+	char path[PATH_MAX];
+
+	for (int i = 0; i < LINK_PINS; i++) {
+		snprintf(path, sizeof(path), "%s/%s-new", pin_dir, link_pins[i]);
+		unlink(path);
+	}
+}
+
+/* Write the replace's port table and config. Sessions already open on
+ * ports the table did not hold before are counted by seeding again (marks
+ * keep it from counting any session twice); sessions on ports taken out
+ * stay counted until they close. */
+static int apply_ports(const struct ca_load_opts *o, struct connaudit_bpf *skel,
+		       bool was_all, const struct ca_ports *t, const struct ca_config *c,
+		       bool *widened, struct ca_error *err)
+{
+	struct ca_ports old;
+	__u32 zero = 0;
+	int rc;
+
+	if (bpf_map__lookup_elem(skel->maps.ca_ports, &zero, sizeof(zero), &old, sizeof(old), 0))
+		return ca_errf(err, -errno, "cannot read ca_ports: %s", strerror(errno));
+	*widened = !was_all && (o->all_ports || ports_widen(&old, t));
+	rc = write_config(skel, c, err);
+	return rc ? rc : write_ports(skel, t, err);
+}
+
 /* New programs on the pinned maps: counts and marks carry over. Old and new
  * programs run side by side for a moment, which the marks make harmless. */
 static int load_replace(const struct ca_load_opts *o, const char *pin_dir, struct ca_error *err)
 {
 	struct connaudit_bpf *skel = NULL;
 	char from[PATH_MAX], to[PATH_MAX];
+	struct ca_ports ports;
 	struct ca_config c;
+	bool was_all, widened = false;
 	int cgroup_fd = -1, rc;
 
 	rc = read_pinned_config(pin_dir, &c, err);
@@ -441,14 +624,24 @@ static int load_replace(const struct ca_load_opts *o, const char *pin_dir, struc
 	    o->max_sessions || o->grant_group)
 		return ca_errf(err, -EINVAL, "--replace keeps the loaded settings; to change "
 			       "prefixes, cgroup, sizes or group, unload and load again");
+	was_all = c.flags & CA_CFG_ALL_PORTS;
+	c.flags = (c.flags & ~CA_CFG_ALL_PORTS) | (o->all_ports ? CA_CFG_ALL_PORTS : 0);
+	rc = ports_from_opts(o, &ports, &c, err);
+	if (rc)
+		return rc;
 	if (c.flags & CA_CFG_CGROUP) {
 		cgroup_fd = ca_open_cgroup_by_id(c.cgroup_id, err);
 		if (cgroup_fd < 0)
 			return cgroup_fd;
 	}
+	remove_dead_new_links(pin_dir);
 	rc = open_and_load(&skel, pin_dir, &c, err);
 	if (!rc)
+		rc = apply_ports(o, skel, was_all, &ports, &c, &widened, err);
+	if (!rc)
 		rc = attach_live(skel, cgroup_fd, err);
+	if (!rc && widened)
+		rc = seed_and_report(o, skel, err);
 	if (!rc)
 		rc = pin_links(skel, pin_dir, "-new", err);
 	for (int i = 0; !rc && i < LINK_PINS; i++) {
@@ -498,9 +691,7 @@ int ca_load(const struct ca_load_opts *o, struct ca_error *err)
 
 	if (pin_exists(pin_dir, CA_PIN_LINK_STATE)) {
 		rc = o->replace ? load_replace(o, pin_dir, err)
-				: ca_errf(err, -EEXIST, "connaudit is already loaded at %s; "
-					  "`connaudit load --replace` swaps the programs and keeps "
-					  "the counts, `connaudit unload` removes it", pin_dir);
+				: already_loaded(pin_dir, err);
 	} else if (o->replace) {
 		rc = ca_errf(err, -ENOENT, "nothing to replace: connaudit is not loaded at %s",
 			     pin_dir);
@@ -512,6 +703,20 @@ int ca_load(const struct ca_load_opts *o, struct ca_error *err)
 	}
 	libbpf_set_print(old_print);
 	close(lock);
+	return rc;
+}
+
+/* Remove the pins, and undo what the load did to the parent's mode. */
+static int unload_pin_dir(const char *pin_dir)
+{
+	struct ca_config c = { 0 };
+	int rc;
+
+	if (access_config(pin_dir, &c, false))
+		c.parent_mode = 0;	/* another version's, or half-made: leave the mode */
+	rc = remove_pin_dir(pin_dir);
+	if (!rc)
+		restore_parent_mode(pin_dir, c.parent_mode);
 	return rc;
 }
 
@@ -528,11 +733,15 @@ int ca_unload(const char *pin_dir_arg, struct ca_error *err)
 		return lock;
 	if (access(pin_dir, F_OK) != 0)
 		rc = ca_errf(err, -ENOENT, "connaudit is not loaded at %s", pin_dir);
+	else if (access(pin_dir, X_OK) != 0)
+		rc = ca_errf(err, -errno, "cannot remove the pins in %s: %s (run as root)",
+			     pin_dir, strerror(errno));
 	else if (!pin_exists(pin_dir, CA_PIN_CONFIG) && !pin_exists(pin_dir, CA_PIN_LINK_STATE))
 		rc = ca_errf(err, -EINVAL, "%s does not look like a connaudit pin dir "
 			     "(no %s); not touching it", pin_dir, CA_PIN_CONFIG);
-	else if ((rc = remove_pin_dir(pin_dir)) != 0)
-		rc = permission_error(err, rc, "cannot remove the pins");
+	else if ((rc = unload_pin_dir(pin_dir)) != 0)
+		rc = ca_errf(err, rc, "cannot remove the pins: %s%s", strerror(-rc),
+			     rc == -EPERM || rc == -EACCES ? " (run as root)" : "");
 	close(lock);
 	return rc;
 }

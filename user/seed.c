@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -10,13 +11,14 @@
 
 #include "errors.h"
 #include "connaudit.skel.h"
+#include "iter.h"
 #include "seed.h"
 #include "sysfs.h"
 
 struct seed_run {
 	struct connaudit_bpf *skel;
 	int link_fd;
-	int namespaces;
+	struct ca_seed_report *report;
 	struct ca_error *err;
 };
 
@@ -24,21 +26,17 @@ struct seed_run {
  * the iterator walks the namespace of the process that creates it. */
 static int run_iter_pass(struct seed_run *run, int pass)
 {
-	char buf[64];
-	ssize_t n;
-	int fd;
+	int fd, rc;
 
 	run->skel->bss->seed_pass = pass;
 	fd = bpf_iter_create(run->link_fd);
 	if (fd < 0)
 		return ca_errf(run->err, -errno, "cannot start the seeding iterator: %s",
 			       strerror(errno));
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		;
-	n = n < 0 ? -errno : 0;
+	rc = ca_iter_drain(fd, read);
 	close(fd);
-	if (n)
-		return ca_errf(run->err, (int)n, "seeding iterator failed: %s", strerror((int)-n));
+	if (rc)
+		return ca_errf(run->err, rc, "seeding iterator failed: %s", strerror(-rc));
 	return 0;
 }
 
@@ -47,20 +45,30 @@ static int seed_netns(int fd, uint32_t inode, void *arg)
 	struct seed_run *run = arg;
 	int rc;
 
-	(void)inode;
 	if (setns(fd, CLONE_NEWNET) != 0)
 		return ca_errf(run->err, -errno, "cannot enter network namespace %u to count "
 			       "its sessions: %s", inode, strerror(errno));
+	/* A new generation: listeners recorded in other namespaces do not match. */
+	run->skel->bss->seed_gen++;
 	rc = run_iter_pass(run, 1);
 	if (!rc)
 		rc = run_iter_pass(run, 2);
-	run->namespaces++;
+	run->report->namespaces++;
 	return rc;
 }
 
-int ca_seed(struct connaudit_bpf *skel, struct ca_error *err)
+static void note_skipped(const char *path, void *arg)
 {
-	struct seed_run run = { .skel = skel, .err = err };
+	struct seed_run *run = arg;
+
+	if (!run->report->skipped++)
+		snprintf(run->report->first_skipped, sizeof(run->report->first_skipped), "%s",
+			 path);
+}
+
+int ca_seed(struct connaudit_bpf *skel, struct ca_seed_report *report, struct ca_error *err)
+{
+	struct seed_run run = { .skel = skel, .report = report, .err = err };
 	struct bpf_link *link;
 	int self, rc;
 
@@ -75,11 +83,12 @@ int ca_seed(struct connaudit_bpf *skel, struct ca_error *err)
 			       "(needs kernel 5.9 or later)", strerror(-rc));
 	}
 	run.link_fd = bpf_link__fd(link);
-	rc = ca_foreach_netns(seed_netns, &run, err);
+	memset(report, 0, sizeof(*report));
+	rc = ca_foreach_netns(seed_netns, note_skipped, &run, err);
 	if (setns(self, CLONE_NEWNET) != 0 && !rc)
 		rc = ca_errf(err, -errno, "cannot return to the original network namespace: %s",
 			     strerror(errno));
 	close(self);
 	bpf_link__destroy(link);
-	return rc ? rc : run.namespaces;
+	return rc;
 }

@@ -7,9 +7,18 @@
 
 struct connaudit_bpf;
 
+#include <limits.h>
+
+/* What seeding walked, and what it passed over. */
+struct ca_seed_report {
+	int namespaces;			/* network namespaces seeded */
+	int skipped;			/* files in /run/netns that are no netns */
+	char first_skipped[PATH_MAX];	/* the first of them, for the warning */
+};
+
 /* Run the seeding iterator in every network namespace on the host. Call it
  * after the live programs are attached, so that no session falls between the
- * two. Returns the number of namespaces walked, or -errno. */
-int ca_seed(struct connaudit_bpf *skel, struct ca_error *err);
+ * two. Returns 0 (with *report filled), or -errno. */
+int ca_seed(struct connaudit_bpf *skel, struct ca_seed_report *report, struct ca_error *err);
 
 #endif

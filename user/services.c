@@ -5,14 +5,18 @@
  *
  * services.conf holds one service a line, "NAME PORT [PORT ...]", fields
  * separated by spaces or tabs; '#' starts a comment anywhere; a CR before the
- * LF is ignored, so files written on Windows load. A line for a known name
- * replaces its ports; a new name adds a service.
+ * LF is ignored, so files written on Windows load. A line for a built-in
+ * name replaces its ports; a new name adds a service. A name given twice in
+ * one file is an error: silently keeping either line would hide a typo.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "errors.h"
 
@@ -45,6 +49,7 @@ struct line_ctx {
 	const char *origin;
 	unsigned line;
 	struct ca_error *err;
+	unsigned defined[CA_SERVICES_MAX];	/* line that named each service, 0: none */
 };
 
 /* Every line error names the problem and quotes the field it is about. */
@@ -131,13 +136,20 @@ static unsigned index_of(const struct ca_services *s, const char *name)
 }
 
 static int store_service(struct ca_services *s, const struct ca_service *svc,
-			 const struct line_ctx *at)
+			 struct line_ctx *at)
 {
 	unsigned i = index_of(s, svc->name);
+	char problem[96];
 
 	if (i == CA_SERVICES_MAX)
 		return line_error(at, "more than " STR(CA_SERVICES_MAX) " services",
 				  svc->name, strlen(svc->name));
+	if (at->defined[i]) {
+		snprintf(problem, sizeof(problem), "service already defined on line %u: "
+			 "merge the ports into one line", at->defined[i]);
+		return line_error(at, problem, svc->name, strlen(svc->name));
+	}
+	at->defined[i] = at->line;
 	if (i == s->n)
 		s->n++;
 	s->svc[i] = *svc;
@@ -146,7 +158,7 @@ static int store_service(struct ca_services *s, const struct ca_service *svc,
 
 /* One line without its comment and line ending; a blank line is fine. */
 static int apply_line(struct ca_services *s, const char *p, const char *end,
-		      const struct line_ctx *at)
+		      struct line_ctx *at)
 {
 	struct ca_service svc;
 	const char *field;
@@ -186,7 +198,7 @@ int ca_services_parse(struct ca_services *s, const char *text, size_t len,
 {
 	/* Work on a copy so that a bad line leaves `s` as it was. */
 	struct ca_services next;
-	struct line_ctx at = { origin ? origin : "(config)", 0, err };
+	struct line_ctx at = { .origin = origin ? origin : "(config)", .err = err };
 	const char *end;
 
 	if (len == 0)
@@ -261,11 +273,27 @@ static int read_text(FILE *f, char **text, size_t *len)
 static int read_source(const struct config_source *src, char **text, size_t *len,
 		       struct ca_error *err)
 {
-	FILE *f = fopen(src->path, "re");
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	int fd = open(src->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	FILE *f;
 	int rc = -errno;
 
-	if (!f)
+	if (fd < 0)
 		return source_error(src, rc, strerror(-rc), err);
+	if (fstat(fd, &st) || S_ISDIR(st.st_mode) || S_ISFIFO(st.st_mode) ||
+	    S_ISSOCK(st.st_mode)) {
+		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		close(fd);
+		return source_error(src, rc, rc == -EISDIR ? strerror(EISDIR) :
+				    "not a regular file (a FIFO or a socket)", err);
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		rc = -errno;
+		close(fd);
+		return source_error(src, rc, strerror(-rc), err);
+	}
 	rc = read_text(f, text, len);
 	fclose(f);
 	if (rc == -EFBIG)

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/nsfs.h>
 #include <linux/sockios.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -190,9 +192,14 @@ static int visit_fd(struct seen *s, int fd, int (*fn)(int, uint32_t, void *), vo
 	return rc;
 }
 
+/* What to do with a file that is not a network namespace: NULL where every
+ * file is one (/proc/.../ns/net), a callback that reports it in /run/netns. */
+typedef void skip_fn(const char *path, void *arg);
+
 /* Visit the netns at dir/name/suffix if it is new. */
 static int visit_netns(struct seen *s, const char *dir, const char *name,
-		       const char *suffix, int (*fn)(int, uint32_t, void *), void *arg)
+		       const char *suffix, int (*fn)(int, uint32_t, void *),
+		       skip_fn *skipped, void *arg)
 {
 	char path[PATH_MAX];
 	int fd;
@@ -201,11 +208,18 @@ static int visit_netns(struct seen *s, const char *dir, const char *name,
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;	/* the task exited, or not a namespace file */
+	/* A file left by a failed `ip netns add` (no bind mount on it), or
+	 * another kind of namespace: setns() would fail, so pass it by. */
+	if (skipped && ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
+		skipped(path, arg);
+		close(fd);
+		return 0;
+	}
 	return visit_fd(s, fd, fn, arg);
 }
 
 static int walk_dir(struct seen *s, const char *dir, const char *suffix, bool pids_only,
-		    int (*fn)(int, uint32_t, void *), void *arg)
+		    int (*fn)(int, uint32_t, void *), skip_fn *skipped, void *arg)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -216,7 +230,7 @@ static int walk_dir(struct seen *s, const char *dir, const char *suffix, bool pi
 	while (!rc && (e = readdir(d))) {
 		if (e->d_name[0] == '.' || (pids_only && (e->d_name[0] < '0' || e->d_name[0] > '9')))
 			continue;
-		rc = visit_netns(s, dir, e->d_name, suffix, fn, arg);
+		rc = visit_netns(s, dir, e->d_name, suffix, fn, skipped, arg);
 	}
 	closedir(d);
 	return rc;
@@ -284,7 +298,7 @@ static int walk_processes(struct seen *s, int (*fn)(int, uint32_t, void *), void
 		if (e->d_name[0] < '0' || e->d_name[0] > '9')
 			continue;
 		snprintf(tasks, sizeof(tasks), "/proc/%s/task", e->d_name);
-		rc = walk_dir(s, tasks, "/ns/net", true, fn, arg);
+		rc = walk_dir(s, tasks, "/ns/net", true, fn, NULL, arg);
 		if (!rc)
 			rc = walk_socket_namespaces(s, e->d_name, fn, arg);
 	}
@@ -292,14 +306,15 @@ static int walk_processes(struct seen *s, int (*fn)(int, uint32_t, void *), void
 	return rc;
 }
 
-int ca_foreach_netns(int (*fn)(int fd, uint32_t inode, void *arg), void *arg,
+int ca_foreach_netns(int (*fn)(int fd, uint32_t inode, void *arg),
+		     void (*skipped)(const char *path, void *arg), void *arg,
 		     struct ca_error *err)
 {
 	struct seen s = { 0 };
-	int rc = visit_netns(&s, "/proc", "self", "/ns/net", fn, arg);
+	int rc = visit_netns(&s, "/proc", "self", "/ns/net", fn, NULL, arg);
 
 	if (!rc)
-		rc = walk_dir(&s, "/run/netns", "", false, fn, arg);
+		rc = walk_dir(&s, "/run/netns", "", false, fn, skipped, arg);
 	if (!rc)
 		rc = walk_processes(&s, fn, arg);
 	free(s.ino);

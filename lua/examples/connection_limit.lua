@@ -28,10 +28,16 @@ M.limits = {
 
 M.service = 'SMTP'
 
--- When the auditor fails (not loaded, no permission): accept, so that a
--- monitoring outage never stops the mail, and let the caller log the note.
--- false defers every connection with a 421 4.3.0 instead.
+-- When the auditor fails (not loaded, no permission) or a count is
+-- incomplete (some session could not be counted: the count is a lower
+-- bound, see `connaudit status`): accept, so that a monitoring outage never
+-- stops the mail, and let the caller log the note (counts.note is set, and
+-- M.describe(counts) shows it). A client over a limit on a lower bound is
+-- still refused. false defers with a 421 4.3.0 every connection the policy
+-- cannot vouch for instead.
 M.fail_open = true
+
+local TEMPFAIL = { code = 421, message = '4.3.0 temporary failure, try again later' }
 
 -- Count every limit (so a log line can show all of them), then decide.
 -- Returns nil (accept) or {code=421, message=...}, and the counts:
@@ -45,12 +51,15 @@ function M.check(limits, peer)
     counts.note = counts.note or note
     if n == nil then
       if M.fail_open then return nil, counts end
-      return { code = 421, message = '4.3.0 temporary failure, try again later' }, counts
+      return TEMPFAIL, counts
     end
     counts[i] = { cidr = limit.cidr, count = n, max = limit.max }
     if not refusal and n > limit.max then
       refusal = { code = 421, message = limit.message }
     end
+  end
+  if not refusal and counts.note and not M.fail_open then
+    return TEMPFAIL, counts    -- incomplete: under the limit proves nothing
   end
   return refusal, counts
 end

@@ -21,6 +21,10 @@
 
 #include "scenarios.h"
 
+/* More than bpf/connaudit.bpf.c's RECLAIM_GAP_NS: walks of a full map are
+ * rate-limited. */
+#define RECLAIM_GAP_MS	50
+
 struct limit_case {
 	const char *name;
 	uint32_t max_peers, max_prefixes;	/* 0: the default size */
@@ -122,6 +126,9 @@ static void sc_limit(const void *a, const void *b)
 
 	close_all(fill, 2);
 	compare(2, "two sessions freed their entries (left at zero)");
+	/* The overflow's failed inserts walked the map; the next walk may
+	 * start RECLAIM_GAP_NS (20 ms) later. */
+	usleep(RECLAIM_GAP_MS * 1000);
 	open_from(lfd, lc->fresh, fresh, 2);
 	compare(4, "two sessions that need new entries");
 	if (!reclaimed())
@@ -150,8 +157,9 @@ static const struct limit_case prefixes_case = {
 	.fresh = { "127.0.4.1", "127.0.4.2" },
 };
 
-/* A session that finds ca_marks full is not counted at all, and nothing can
- * tell when it ends: queries stay flagged until the next load. Sessions
+/* A session that finds ca_marks full is not counted at all: the uncounted
+ * gauge says so, and queries are flagged, until it closes; then counts are
+ * exact again (issue 12: not a flag stuck until the next load). Sessions
  * after a departure reuse the marks it freed. */
 static void sc_marks_full(const void *a, const void *b)
 {
@@ -167,22 +175,22 @@ static void sc_marks_full(const void *a, const void *b)
 	open_from(lfd, lc->fill, fill, 4);
 	compare(4, "ca_marks is full");
 	open_from(lfd, lc->over, over, 2);
-	for (int64_t end = kt_now_ms() + KT_WAIT_MS;; usleep(5000)) {
-		CA_CHECK(ca_read_health(E.h, &hl, &ERR));
-		if (hl.marks_full >= 2 || kt_now_ms() > end)
-			break;
-	}
+	wait_uncounted(2);
+	CA_CHECK(ca_read_health(E.h, &hl, &ERR));
 	EXPECT_EQ(hl.marks_full, 2);
 	EXPECT_EQ(hl.incomplete, 0);	/* nothing half-counted: not counted at all */
 	EXPECT_EQ(check_peer_queries(lc->over[0], false) > 0, true);
 	check_peer_queries(lc->fill[0], false);
 	close_all(over, 2);
+	wait_uncounted(0);
+	E.marks_full = 2;	/* a total */
+	compare(4, "the uncounted sessions closed: exact again");
+	check_peer_queries(lc->fill[0], true);
 	close_all(fill, 2);
-	E.marks_full = 2;	/* sticky */
-	compare(2, "the uncounted sessions and two counted ones closed");
+	compare(2, "two counted sessions closed");
 	open_from(lfd, lc->fresh, fresh, 2);
 	compare(4, "two more sessions, in the marks the departures freed");
-	check_peer_queries(lc->fresh[0], false);
+	check_peer_queries(lc->fresh[0], true);
 	close_all(fresh, 2);
 	close_all(fill + 2, 2);
 	compare(0, "everything closed");

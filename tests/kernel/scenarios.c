@@ -22,6 +22,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,13 +225,13 @@ void check_health(const char *step)
 	struct ca_health hl;
 
 	CA_CHECK(ca_read_health(E.h, &hl, &ERR));
-	if (hl.incomplete || hl.peers_full != E.peers_full ||
+	if (hl.incomplete || hl.uncounted || hl.peers_full != E.peers_full ||
 	    hl.prefixes_full != E.prefixes_full || hl.contention || hl.marks_full != E.marks_full ||
 	    hl.underflow || hl.retired)
-		kt_fail("%s: health: incomplete %lld, peers_full %llu (expected %llu), "
+		kt_fail("%s: health: incomplete %lld, uncounted %lld, peers_full %llu (expected %llu), "
 			"prefixes_full %llu (expected %llu), contention %llu, marks_full %llu "
 			"(expected %llu), "
-			"underflow %llu, retired %llu", step, (long long)hl.incomplete,
+			"underflow %llu, retired %llu", step, (long long)hl.incomplete, (long long)hl.uncounted,
 			(unsigned long long)hl.peers_full, (unsigned long long)E.peers_full,
 			(unsigned long long)hl.prefixes_full, (unsigned long long)E.prefixes_full,
 			(unsigned long long)hl.contention, (unsigned long long)hl.marks_full,
@@ -1119,20 +1120,33 @@ static void sc_custom_prefixes(const void *a, const void *b)
 
 /* ---- scenarios: limits and races ---------------------------------------------------------- */
 
-void wait_incomplete(int64_t want)
+/* Wait at most KT_WAIT_MS for one gauge of ca_health to read `want`. */
+static void wait_gauge(size_t offset, const char *name, int64_t want)
 {
 	int64_t deadline = kt_now_ms() + KT_WAIT_MS;
 	struct ca_health hl;
+	int64_t got;
 
 	for (;;) {
 		CA_CHECK(ca_read_health(E.h, &hl, &ERR));
-		if (hl.incomplete == want)
+		memcpy(&got, (const char *)&hl + offset, sizeof(got));
+		if (got == want)
 			return;
 		if (kt_now_ms() > deadline)
-			kt_fail("health.incomplete: expected %lld, still %lld after %d ms",
-				(long long)want, (long long)hl.incomplete, KT_WAIT_MS);
+			kt_fail("health.%s: expected %lld, still %lld after %d ms", name,
+				(long long)want, (long long)got, KT_WAIT_MS);
 		usleep(5000);
 	}
+}
+
+void wait_incomplete(int64_t want)
+{
+	wait_gauge(offsetof(struct ca_health, incomplete), "incomplete", want);
+}
+
+void wait_uncounted(int64_t want)
+{
+	wait_gauge(offsetof(struct ca_health, uncounted), "uncounted", want);
 }
 
 /* ca_peers holds 4 entries; the 5th and 6th peer cannot be recorded. Only
@@ -1415,6 +1429,7 @@ static void register_all(void)
 	add("churn/replace", sc_load_under_churn, &yes, NULL);
 	add("scale", sc_scale, NULL, NULL);
 	limits_register(add);
+	attacks_register(add);
 	restarts_register(add);
 	churn_register(add);
 }

@@ -84,6 +84,8 @@ void compare_ns(int ns, uint64_t expect, const char *fmt, ...)
 
 /* Wait at most KT_WAIT_MS for ca_health.incomplete to read `want`. */
 void wait_incomplete(int64_t want);
+/* The same for ca_health.uncounted (sessions that found ca_marks full). */
+void wait_uncounted(int64_t want);
 /* ca_count_str(cidr, "SMTP", peer) must return want_rc with count want. */
 void expect_count(const char *cidr, const char *peer, int want_rc, uint64_t want);
 
@@ -180,5 +182,6 @@ typedef void kt_add_fn(const char *name, void (*run)(const void *a, const void *
 void churn_register(kt_add_fn *add);
 void restarts_register(kt_add_fn *add);
 void limits_register(kt_add_fn *add);
+void attacks_register(kt_add_fn *add);
 
 #endif

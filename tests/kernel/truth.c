@@ -323,8 +323,12 @@ static bool listed(uint64_t v, const uint64_t *list, size_t n)
 
 static bool admitted(const struct diag_sock *s, const struct truth_filter *f)
 {
+	uint16_t port = ntohs(s->id.idiag_sport);
+
 	if (!f)
 		return true;
+	if (f->ports && !(f->ports->bits[port / 64] >> (port % 64) & 1))
+		return false;
 	if (f->ncgroups && !listed(s->cgroup, f->cgroups, f->ncgroups))
 		return false;
 	return !listed(s->cookie, f->outbound, f->noutbound);

@@ -78,6 +78,8 @@ struct truth_filter {
 	size_t ncgroups;		/* ... when non-zero */
 	const uint64_t *outbound;	/* cookies of outbound sockets that hold */
 	size_t noutbound;		/* a listening port (the rule misreads them) */
+	const struct ca_ports *ports;	/* keep only sessions to these local ports
+					 * (the load's table), when set */
 };
 
 /* The per-peer tally (prefixlen 32/128) of inbound sessions in src's

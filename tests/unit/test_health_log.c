@@ -108,15 +108,16 @@ static void test_episode(void **ctx)
 	assert_string_equal(printed(), "");
 }
 
-static void test_sticky_conditions(void **ctx)
+static void test_other_conditions(void **ctx)
 {
 	struct health_log l;
-	struct ca_health hv = { .marks_full = 2 };
+	struct ca_health hv = { .marks_full = 2, .uncounted = 2 };
 
 	(void)ctx;
 	health_log_init(&l, NULL);
 	assert_int_equal(health_log_update(&l, PIN, &load1, &hv), 1);
-	assert_non_null(strstr(printed(), "ca_marks ran full (2 sessions never counted"));
+	assert_non_null(strstr(printed(), "2 live sessions not counted at all; ca_marks ran full "
+				"(2 sessions found it full"));
 	hv.underflow = 1;
 	assert_int_equal(health_log_update(&l, PIN, &load1, &hv), 1);
 	assert_non_null(strstr(printed(), "1 decrements found no entry"));
@@ -183,7 +184,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_episode, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sticky_conditions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_conditions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_file_choice, setup, teardown),
 	};

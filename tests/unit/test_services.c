@@ -57,7 +57,7 @@ static void parse_ok(struct ca_services *s, const char *text)
 
 /* Temporary files and directories of one test, removed by the teardown. */
 struct scratch {
-	char file[64];
+	char file[96];
 	char dir[64];
 };
 
@@ -134,9 +134,6 @@ static void test_parse_good(void **state)
 		{ "Foo 1000 1001\nSMTP 25 587 465\n", 5,
 		  { { "SMTP", { 25, 587, 465 } }, { "Foo", { 1000, 1001 } },
 		    { "Control", { 2025 } } } },
-		/* the last line of a name wins */
-		{ "Foo 1\nFoo 2 3\nControl 9\n", 5,
-		  { { "Foo", { 2, 3 } }, { "Control", { 9 } } } },
 		{ "# services\n"
 		  "\n"
 		  "   \t \n"
@@ -230,6 +227,11 @@ static void test_parse_invalid(void **state)
 		{ "Foo 1\rBar 2\n", 0, ":1: a port is a decimal number 1..65535: \"1\\x0dBar\"" },
 		{ "Foo 1\0 2\n", 9, ":1: a port is a decimal number 1..65535: \"1\\x00\"" },
 		{ "Foo 25 587 25\n", 0, ":1: port listed twice: \"25\"" },
+		/* a name on two lines is a mistake, built-in or not */
+		{ "Foo 1\nBar 2\nFoo 2 3\n", 0, ":3: service already defined on line 1: merge "
+		  "the ports into one line: \"Foo\"" },
+		{ "SMTP 25\n\nSMTP 587\n", 0, ":3: service already defined on line 1: merge "
+		  "the ports into one line: \"SMTP\"" },
 		{ "Foo 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\n", 0,
 		  ":1: more than 16 ports for one service: \"17\"" },
 		{ "n2345678901234567890123456789012 5\n", 0,
@@ -390,6 +392,13 @@ static void test_load_unreadable(void **state)
 	assert_int_equal(ca_services_load(&s, sc->dir, &err), -EISDIR);
 	snprintf(want, sizeof(want), "config file \"%s\": Is a directory", sc->dir);
 	assert_string_equal(err.msg, want);
+
+	/* a FIFO is refused at once, not waited on for a writer */
+	snprintf(sc->file, sizeof(sc->file), "%s/fifo", sc->dir);
+	assert_int_equal(mkfifo(sc->file, 0600), 0);
+	assert_int_equal(ca_services_load(&s, sc->file, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "not a regular file"));
+	unlink(sc->file);
 
 	if (geteuid() == 0)
 		return;		/* root reads mode 000 files */
