@@ -5,18 +5,27 @@
 # ca_peers is too small for the connections it sees, then with those
 # connections closed. Also: the journal's priority prefix when stderr is the
 # journal, $RUNTIME_DIRECTORY as the state's home, and no state file at all.
+#
+# The auditor counts every namespace, and other suites may run beside this
+# one: its services file moves every built-in service to ports of this
+# run's own, so that only this suite's sessions fill (and empty) ca_peers.
 set -u
 . "$(dirname "$0")/lib.sh"
 ops_init journal "$@"
 
 STATE=$TMP/run/health
 ERR=$TMP/metrics.err
+CONF=$TMP/services.conf
+PORT=$((20000 + $$ % 9000 * 4))
+# Four peers and room for two.
+HOLD_SPECS=("listen=[::]:$PORT" "conn=127.0.0.2>127.0.0.1:$PORT*3" "conn=127.0.1.9>127.0.0.1:$PORT"
+	"conn=fd00:ca::2>[fd00:ca::1]:$PORT*2" "conn=127.0.0.3>127.0.0.1:$PORT*2")
 
 # metrics_run [ENV...]: one run of the timer's command, stderr into $ERR;
 # CONNAUDIT_HEALTH_STATE=$STATE unless ENV says otherwise.
 metrics_run() {
 	env CONNAUDIT_HEALTH_STATE="$STATE" "$@" nsenter --net=/run/netns/"$LIVE_NS" \
-		"$BIN" metrics --pin-dir "$LIVE_PIN_DIR" --config /dev/null > /dev/null 2> "$ERR"
+		"$BIN" metrics --pin-dir "$LIVE_PIN_DIR" --config "$CONF" > /dev/null 2> "$ERR"
 }
 
 # The lines about health a run wrote.
@@ -42,8 +51,8 @@ wait_exact() {
 	return 1
 }
 
-hold_again() {
-	live_hold "$TMP/holdconns2.out" "${OPS_HOLD_SPECS[@]}"
+hold() {
+	live_hold "$TMP/holdconns.out" "${HOLD_SPECS[@]}"
 }
 
 check_transitions() {
@@ -70,7 +79,7 @@ check_transitions() {
 check_journal_prefix() {
 	local stream
 
-	hold_again || { not_ok "hold the connections again"; return 1; }
+	hold || { not_ok "hold the connections again"; return 1; }
 	: > "$ERR"
 	stream=$(stat -c '%d:%i' "$ERR")
 	metrics_run JOURNAL_STREAM="$stream"
@@ -88,7 +97,7 @@ check_state_homes() {
 	local rt=$TMP/runtime
 
 	mkdir "$rt"
-	hold_again || { not_ok "hold the connections again"; return 1; }
+	hold || { not_ok "hold the connections again"; return 1; }
 	metrics_run CONNAUDIT_HEALTH_STATE= RUNTIME_DIRECTORY="$rt"
 	check_eq "\$RUNTIME_DIRECTORY/health keeps the state (as under systemd)" 1 "$(health_lines)"
 	metrics_run CONNAUDIT_HEALTH_STATE= RUNTIME_DIRECTORY="$rt"
@@ -104,8 +113,13 @@ check_state_homes() {
 
 need_root "the health log against a live auditor"
 mkdir -p "$(dirname "$STATE")"
-# Four peers on ports 25 and 2025 (OPS_HOLD_SPECS) and room for two.
-ops_live --max-peers 2 || { summary; exit; }
+printf 'SMTP %d\nControl %d\nECStream %d\nECCluster %d\n' \
+	"$PORT" $((PORT + 1)) $((PORT + 2)) $((PORT + 3)) > "$CONF"
+if ! live_netns_add "${OPS_V6_ADDRS[@]}" || ! live_load --max-peers 2 --config "$CONF" || ! hold; then
+	not_ok "live setup: namespace $LIVE_NS, auditor at $LIVE_PIN_DIR, connections"
+	summary
+	exit
+fi
 check_fails "ca_peers too small for the connections: the health is not exact" exact
 check_transitions
 check_journal_prefix
