@@ -5,6 +5,7 @@
 #   make vmtest     the kernel tests inside qemu on Debian's 6.1 kernel
 #   make bench      benchmarks (not tests: nothing is timed in CI)
 #   make install    PREFIX (default /usr/local) and DESTDIR honoured; make uninstall
+#   make deb        Debian packages into build/deb/ (dpkg-buildpackage on a clean copy)
 #   make ops-test   install, metrics, systemd units, non-root readers, bpftool
 #   make postfix-test  a real Postfix asking `connaudit policyd` (in make test)
 #   make bench-policyd the policy server's answers/s and latency; Postfix with and without it
@@ -29,7 +30,8 @@ MHD_LIBS      = $(shell pkg-config --libs libmicrohttpd)
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -g -O2
-CFLAGS   += $(WARN) -fPIC -Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE -DCA_VERSION=\"$(LIB_VERSION)\"
+CFLAGS   += $(WARN) -fPIC -Iinclude -Iuser -I$(OUTPUT) -D_GNU_SOURCE -DCA_VERSION=\"$(LIB_VERSION)\" \
+            $(CPPFLAGS)
 LDFLAGS  ?=
 ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -55,26 +57,29 @@ LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 LIB_VERSION := 1.0.0
 LIB_SONAME  := libconnaudit.so.$(firstword $(subst ., ,$(LIB_VERSION)))
 CLI_SRCS := user/cli.c user/cli_load.c user/cli_count.c user/cli_inspect.c user/cli_metrics.c \
-            user/cli_connections.c user/cli_policyd.c user/policy_request.c user/policy_rules.c
+            user/cli_connections.c user/cli_policyd.c user/policy_request.c user/policy_rules.c \
+            user/cli_health_log.c user/cli_watch.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
 UNIT_TESTS := test_cidr test_services test_count test_iter test_ports test_monitors \
-              test_policy_request test_policy_rules
+              test_policy_request test_policy_rules test_health_log
 FUZZERS    := fuzz_cidr fuzz_services fuzz_monitors fuzz_policy_request fuzz_policy_rules
 # The policy server's parsers: pure C, linked into the command, its unit
 # tests and its fuzzers.
 POLICY_OBJS := $(OUTPUT)/obj/policy_request.o $(OUTPUT)/obj/policy_rules.o
 
 .PHONY: all lua-modules lua-modules-found deps test unit-test kernel-test cli-test lua-test ops-test postfix-test bench-policyd fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
-        install uninstall install-gen clean stress valgrind
+        install uninstall install-gen clean stress valgrind deb
 .DELETE_ON_ERROR:
 .SECONDARY:
 
 all: $(OUTPUT)/connaudit $(OUTPUT)/libconnaudit.a $(OUTPUT)/libconnaudit.so lua-modules
 
 # Installs missing Debian packages; fast and silent when nothing is missing.
+# debian/rules empties DEPS_CHECK: dpkg-buildpackage checks Build-Depends.
+DEPS_CHECK ?= scripts/deps test
 deps:
-	$(Q)scripts/deps test
+	$(Q)$(DEPS_CHECK)
 
 $(OUTPUT) $(OUTPUT)/obj $(OUTPUT)/tests $(OUTPUT)/lua/msys:
 	$(Q)mkdir -p $@
@@ -158,6 +163,13 @@ $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(OUTPUT)/libconnaudit.a $(wildcard 
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(filter %.o,$^) $(OUTPUT)/libconnaudit.a $(LDFLAGS) \
 		-lcmocka $(LIBBPF_LIBS) -o $@
 $(OUTPUT)/tests/test_policy_request $(OUTPUT)/tests/test_policy_rules: $(POLICY_OBJS)
+
+# The health log belongs to the command, not the library: linked in on its own.
+$(OUTPUT)/tests/test_health_log: tests/unit/test_health_log.c $(OUTPUT)/obj/cli_health_log.o \
+				 $(OUTPUT)/libconnaudit.a | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/obj/cli_health_log.o $(OUTPUT)/libconnaudit.a $(LDFLAGS) \
+		-lcmocka $(LIBBPF_LIBS) -o $@
 
 # The real-kernel scenarios; linked statically so the same binary runs in the VM.
 KTEST_SRCS := tests/kernel/scenarios.c tests/kernel/netlib.c tests/kernel/truth.c \
@@ -327,6 +339,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 MANDIR     ?= $(PREFIX)/share/man
 DOCDIR     ?= $(PREFIX)/share/doc/connaudit
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSCONFDIR ?= /etc
 LDCONFIG   ?= ldconfig
 # Each build of the Lua module goes where its Lua looks. Debian's
@@ -356,6 +369,7 @@ INSTALL_COPIES := \
 	lua/msys_audit.h,$(INCLUDEDIR)/msys_audit.h,644 \
 	$(foreach e,$(LUA_EXAMPLES),lua/examples/$(e)$(comma)$(DOCDIR)/examples/$(e)$(comma)644) \
 	man/connaudit.8,$(MANDIR)/man8/connaudit.8,644 \
+	completion/connaudit,$(BASHCOMPDIR)/connaudit,644 \
 	etc/services.conf.example,$(DOCDIR)/services.conf.example,644 \
 	etc/default/connaudit,$(DOCDIR)/default.example,644 \
 	etc/policyd.rules.example,$(DOCDIR)/policyd.rules.example,644 \
@@ -403,6 +417,11 @@ uninstall:
 		$(foreach v,$(LUA_VERSIONS),"$(DESTDIR)$(call lua_cmoddir,$(v))/msys") \
 		"$(DESTDIR)$(SYSCONFDIR)/connaudit" 2>/dev/null; true
 	$(Q)$(if $(DESTDIR),,$(LDCONFIG))
+
+# The packages of debian/, built from a copy of the source without build/.
+deb:
+	$(Q)scripts/deps deb
+	$(Q)scripts/build-deb $(OUTPUT)/deb
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))

@@ -54,6 +54,7 @@ static const struct option long_options[] = {
 	{ "start", required_argument, NULL, O_START },
 	{ "end", required_argument, NULL, O_END },
 	{ "rules", required_argument, NULL, O_RULES },
+	{ "watch", optional_argument, NULL, O_WATCH },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -69,6 +70,7 @@ static const struct option long_options[] = {
 #define H_PREFIX  "  --prefix N[,M]     group peers by N bits (IPv4) and M bits (IPv6); " \
 		  "default 24,64\n"
 #define H_TOP_N   "  -n K               at most K prefixes (default 10)\n"
+#define H_WATCH   "  --watch[=SECONDS]  redraw every SECONDS (default 2) until q or Ctrl-C\n"
 
 static const struct cli_command commands[] = {
 	{ "load", "", "load and attach the auditor, count existing sessions, pin (root)",
@@ -96,7 +98,7 @@ static const struct cli_command commands[] = {
 	  H_PIN_DIR "  --quiet            no progress line\n",
 	  OPT(O_PIN_DIR) | OPT(O_QUIET), 0, 0, cmd_unload },
 	{ "status", "", "loaded or not, programs, maps, counters, health",
-	  H_PIN_DIR H_JSON, OPT(O_PIN_DIR) | OPT(O_JSON), 0, 0, cmd_status },
+	  H_PIN_DIR H_JSON H_WATCH, OPT(O_PIN_DIR) | OPT(O_JSON) | OPT(O_WATCH), 0, 0, cmd_status },
 	{ "count", "CIDR SERVICE", "print the open inbound sessions to SERVICE from CIDR",
 	  "  --peer ADDR        the client whose network /N and /N,/M refer to\n"
 	  H_PIN_DIR H_CONFIG H_NETNS H_JSON,
@@ -118,9 +120,9 @@ static const struct cli_command commands[] = {
 	  H_PIN_DIR H_NETNS H_JSON,
 	  OPT(O_ALL_NETNS) | OPT(O_PIN_DIR) | OPT(O_NETNS) | OPT(O_JSON), 0, 0, cmd_dump },
 	{ "top", "SERVICE", "the busiest client prefixes of SERVICE",
-	  H_PREFIX H_TOP_N H_PIN_DIR H_CONFIG H_NETNS H_JSON,
+	  H_PREFIX H_TOP_N H_PIN_DIR H_CONFIG H_NETNS H_JSON H_WATCH,
 	  OPT(O_PREFIX) | OPT(O_TOP_N) | OPT(O_PIN_DIR) | OPT(O_CONFIG) | OPT(O_NETNS) |
-	  OPT(O_JSON), 1, 1, cmd_top },
+	  OPT(O_JSON) | OPT(O_WATCH), 1, 1, cmd_top },
 	{ "metrics", "", "Prometheus text: sessions per service and port, counters, health",
 	  "  --prefix N[,M]     also export the busiest client prefixes (-n K of them)\n"
 	  H_TOP_N
@@ -276,6 +278,7 @@ static int parse_option(struct cli *c, int id, char *arg)
 	case O_START: return parse_window(arg, "--start", &c->start);
 	case O_END: return parse_window(arg, "--end", &c->end);
 	case O_RULES: c->rules = arg; return 0;
+	case O_WATCH: return cli_parse_watch(arg, &c->watch);
 	case O_MODE: return parse_mode(arg, &c->mode);
 	default: return EXIT_USAGE;
 	}

@@ -15,7 +15,7 @@ enum cli_opt {
 	O_PIN_DIR = O_FIRST, O_CGROUP, O_PREFIXES, O_CONFIG, O_PEER, O_NETNS, O_PREFIX,
 	O_MAX_PEERS, O_MAX_PREFIXES, O_MAX_SESSIONS, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET,
 	O_GROUP, O_MODE, O_LISTEN, O_TOP_N, O_HELP, O_PORTS, O_ALL_PORTS,
-	O_MONITORS, O_MAX_RATES, O_START, O_END, O_RULES,
+	O_MONITORS, O_MAX_RATES, O_START, O_END, O_RULES, O_WATCH,
 	O_LAST
 };
 _Static_assert(O_LAST - O_FIRST <= 64, "cli_command.opts holds one bit per option");
@@ -50,6 +50,7 @@ struct cli {
 	const char *rules;	/* policyd: the rules file */
 	const char *ports;	/* load: more local ports to audit */
 	unsigned long mode;	/* load: mode of the map pins */
+	double watch;		/* status, top: redraw every `watch` seconds (0: once) */
 	unsigned long top_n;
 	unsigned long max_peers, max_prefixes, max_sessions;
 	const char *monitors;	/* load: "300,6 1800,4" */
@@ -140,6 +141,15 @@ extern const char *const cli_link_pins[CLI_LINKS];
 /* Fill l (l->pin set by the caller) from the pin dir; present stays false
  * when the pin cannot be opened (not loaded, or not root: links are 0600). */
 void cli_read_link(const char *pin_dir, struct link_status *l);
+
+/* Parse --watch's optional SECONDS (NULL: the default, 2). Prints the
+ * error and returns EXIT_USAGE when it is not a number from 0.1 to 86400. */
+int cli_parse_watch(const char *s, double *out);
+
+/* Clear the screen and run draw(c) every c->watch seconds, like watch(1),
+ * until q or SIGINT/SIGTERM (cli_watch.c). Returns 0, or EXIT_USAGE when
+ * draw did (bad arguments: nothing to redraw). */
+int cli_watch(const struct cli *c, const char *title, int (*draw)(const struct cli *c));
 
 int cmd_load(const struct cli *c);
 int cmd_unload(const struct cli *c);

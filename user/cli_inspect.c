@@ -221,7 +221,7 @@ int cli_parse_group_prefix(const char *s, struct ca_cidr *out)
 	return 0;
 }
 
-int cmd_top(const struct cli *c)
+static int top_once(const struct cli *c)
 {
 	struct ca_services services;
 	const struct ca_service *svc;
@@ -541,7 +541,7 @@ static void print_status_json(const struct cli *c, const struct status *s)
 	       (unsigned long long)hv->marks_full, (unsigned long long)hv->underflow);
 }
 
-int cmd_status(const struct cli *c)
+static int status_once(const struct cli *c)
 {
 	struct status s = { 0 };
 	struct ca_handle *h;
@@ -570,4 +570,14 @@ int cmd_status(const struct cli *c)
 	}
 	ca_close(h);
 	return rc;
+}
+
+int cmd_top(const struct cli *c)
+{
+	return c->watch ? cli_watch(c, "top", top_once) : top_once(c);
+}
+
+int cmd_status(const struct cli *c)
+{
+	return c->watch ? cli_watch(c, "status", status_once) : status_once(c);
 }

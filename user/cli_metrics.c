@@ -8,6 +8,9 @@
  * next scrape (connaudit_up 0 while nothing is loaded) without a restart.
  * A scrape that fails half-way is thrown away whole: a partial exposition
  * would look like sessions that went to zero.
+ *
+ * A change of health goes to stderr once (cli_health_log.h): kept in memory
+ * while serving, in a state file between runs of connaudit-metrics.service.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,6 +25,7 @@
 #include <microhttpd.h>
 
 #include "cli.h"
+#include "cli_health_log.h"
 
 #define METRICS_TYPE	"text/plain; version=0.0.4; charset=utf-8"
 #define ERROR_TYPE	"text/plain; charset=utf-8"
@@ -37,6 +41,7 @@ struct metrics_src {
 	struct ca_services services;
 	struct ca_cidr lens;	/* --prefix: how to group peers */
 	bool top;		/* --prefix given: export the busiest prefixes */
+	struct health_log log;	/* the health seen by the previous scrape */
 };
 
 /* ---- the exposition format ---------------------------------------------- */
@@ -181,13 +186,25 @@ static int put_stats(FILE *f, struct ca_handle *h)
 	return 0;
 }
 
-static int put_health(FILE *f, struct ca_handle *h)
+/* Tell stderr (the journal) when the health changed since the last scrape;
+ * a state file that cannot be written costs a warning, not the scrape. */
+static void log_health(struct health_log *log, struct ca_handle *h, const struct ca_health *hv)
+{
+	int rc = health_log_update(log, ca_pin_dir(h), ca_loaded_config(h), hv);
+
+	if (rc < 0)
+		cli_fail("warning: cannot keep the health state in %s: %s (set %s to a "
+			 "writable file)", log->state_file, strerror(-rc), HEALTH_LOG_STATE_ENV);
+}
+
+static int put_health(FILE *f, struct ca_handle *h, struct health_log *log)
 {
 	struct ca_health hv;
 	struct ca_error err;
 
 	if (ca_read_health(h, &hv, &err))
 		return cli_fail("%s", err.msg);
+	log_health(log, h, &hv);
 	put_family(f, "connaudit_counts_exact", "gauge", "1 when every count is exact, 0 when "
 		   "some may be low (see the other health metrics and connaudit status).");
 	put_sample(f, "connaudit_counts_exact", NULL, 0, "%d", cli_health_exact(&hv));
@@ -263,7 +280,7 @@ static void put_up(FILE *f, bool up)
 
 /* Everything a loaded auditor tells. Prints the error and returns non-zero
  * on failure, with f holding a partial text. */
-static int put_all(FILE *f, const struct metrics_src *m)
+static int put_all(FILE *f, struct metrics_src *m)
 {
 	struct ca_handle *h = cli_open(m->c);
 	int rc;
@@ -272,7 +289,7 @@ static int put_all(FILE *f, const struct metrics_src *m)
 		return 1;
 	put_up(f, true);
 	rc = put_sessions(f, h, &m->services) || (m->top && put_top_prefixes(f, h, m)) ||
-	     put_stats(f, h) || put_health(f, h) || put_maps(f, h);
+	     put_stats(f, h) || put_health(f, h, &m->log) || put_maps(f, h);
 	if (!rc)
 		put_missed(f, h);
 	ca_close(h);
@@ -281,7 +298,7 @@ static int put_all(FILE *f, const struct metrics_src *m)
 
 /* One scrape into a malloc'ed *text of *len bytes. Returns 0 when the
  * auditor could be read; else 1, and the text says only connaudit_up 0. */
-static int render(const struct metrics_src *m, char **text, size_t *len)
+static int render(struct metrics_src *m, char **text, size_t *len)
 {
 	FILE *f = open_memstream(text, len);
 	int rc;
@@ -427,7 +444,7 @@ static int serve(struct metrics_src *m)
 int cmd_metrics(const struct cli *c)
 {
 	struct metrics_src m = { .c = c, .top = c->prefix != NULL };
-	char *text = NULL;
+	char state[4096], *text = NULL;
 	size_t len = 0;
 	int rc;
 
@@ -435,6 +452,7 @@ int cmd_metrics(const struct cli *c)
 		return EXIT_USAGE;
 	if (cli_services(c, &m.services))
 		return 1;
+	health_log_init(&m.log, c->listen ? NULL : health_log_state_file(state, sizeof(state)));
 	if (c->listen)
 		return serve(&m);
 	rc = render(&m, &text, &len);

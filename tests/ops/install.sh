@@ -31,7 +31,8 @@ check_layout() {
 		 share/man/man8/connaudit.8 share/doc/connaudit/services.conf.example \
 		 lib/systemd/system/connaudit.service lib/systemd/system/connaudit-metrics.service \
 		 lib/systemd/system/connaudit-metrics.timer share/doc/connaudit/policyd.rules.example \
-		 lib/systemd/system/connaudit-policyd.socket lib/systemd/system/connaudit-policyd.service; do
+		 lib/systemd/system/connaudit-policyd.socket lib/systemd/system/connaudit-policyd.service \
+		 share/bash-completion/completions/connaudit; do
 		check_eq "$f" 644 "$(mode_of "$P/$f")"
 	done
 	check_eq "/etc/connaudit/services.conf (absent before: installed)" 644 \

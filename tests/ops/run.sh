@@ -1,7 +1,7 @@
 #!/bin/bash
 # run.sh BUILD_DIR - the operations tests (make ops-test): install and
-# uninstall, the rockspec, the systemd units, metrics, non-root readers and
-# bpftool. Root runs them all; others get the parts that need no root.
+# uninstall, the rockspec, the systemd units, metrics, non-root readers,
+# bpftool, bash completion, --watch, the health log and the Debian packages. Root runs them all; others get the parts that need no root.
 #
 # Prints every suite's lines, then, last, "N passed, N failed, N skipped";
 # exits 1 if anything failed, including a suite that died without its
@@ -13,7 +13,7 @@ usage() { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=$(cd "$1" && pwd)
-SUITES=(install rockspec systemd metrics readers bpftool)
+SUITES=(install rockspec systemd metrics readers bpftool completion watch journal deb)
 OUT=$(mktemp /tmp/connaudit-ops-run.XXXXXX) || exit 1
 trap 'rm -f "$OUT"' EXIT
 
