@@ -57,7 +57,8 @@ LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 LIB_VERSION := 1.0.0
 LIB_SONAME  := libconnaudit.so.$(firstword $(subst ., ,$(LIB_VERSION)))
 CLI_SRCS := user/cli.c user/cli_load.c user/cli_count.c user/cli_inspect.c user/cli_metrics.c \
-            user/cli_connections.c user/cli_policyd.c user/policy_request.c user/policy_rules.c \
+            user/cli_connections.c user/cli_policyd.c user/cli_policyd_listen.c \
+            user/policy_request.c user/policy_rules.c \
             user/cli_health_log.c user/cli_watch.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 

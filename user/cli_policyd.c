@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,17 +24,16 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_policyd.h"
 #include "errors.h"
 #include "policy_request.h"
 #include "policy_rules.h"
 
-#define LISTEN_MAX		16
 #define CONN_MAX		4096
 #define OUT_MAX			2048	/* replies waiting for a slow reader */
 #define REPLY_LINE_MAX		(POLICY_REPLY_MAX + 16)	/* "action=...\n\n" */
@@ -43,7 +41,6 @@
 #define REQUEST_TIMEOUT_S	30	/* from a request's first byte to its end */
 #define RULES_FILE_MAX		(1u << 20)
 #define BAD_LOGS_PER_S		10	/* a flood of bad requests floods no log */
-#define SD_LISTEN_FDS_START	3
 
 struct conn {
 	int rfd, wfd;
@@ -69,9 +66,7 @@ struct policyd {
 	uint32_t netns;
 	enum counts_state state;
 	bool use_syslog;		/* stderr is the client (spawn) */
-	int listen_fd[LISTEN_MAX];
-	unsigned nlisten;
-	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];	/* ours to unlink */
+	struct policyd_listeners listen;
 	bool accept_paused;
 	struct conn **conn;
 	unsigned nconn, conn_max, next_id;
@@ -539,146 +534,19 @@ static void tick(struct policyd *d)
 	}
 }
 
-/* ---- listening ------------------------------------------------------------ */
-
-static int listen_unix(struct policyd *d, const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return cli_fail("--listen unix:%s: the path is too long", path);
-	memcpy(sa.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return cli_fail("socket: %s", strerror(errno));
-	if (lstat(path, &st) == 0) {
-		/* A socket left by a server that died may go; a live one may not. */
-		if (!S_ISSOCK(st.st_mode) || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ||
-		    errno != ECONNREFUSED) {
-			close(fd);
-			return cli_fail("--listen unix:%s: %s", path, S_ISSOCK(st.st_mode) ?
-					"another server is listening there" :
-					"exists and is not a socket");
-		}
-		unlink(path);
-	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, SOMAXCONN)) {
-		cli_fail("--listen unix:%s: %s", path, strerror(errno));
-		close(fd);
-		return 1;
-	}
-	/* As Postfix's own sockets: the directory decides who may connect. */
-	chmod(path, 0666);
-	snprintf(d->unix_path, sizeof(d->unix_path), "%s", path);
-	d->listen_fd[d->nlisten++] = fd;
-	return 0;
-}
-
-/* "ADDR:PORT", "[ADDR]:PORT" or Postfix's "inet:ADDR:PORT". */
-static int listen_inet(struct policyd *d, const char *spec)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon = strrchr(spec, ':');
-	size_t hlen = colon ? (size_t)(colon - spec) : 0;
-	struct addrinfo *ai;
-	int fd, one = 1, rc;
-
-	if (!colon || hlen == 0 || hlen >= sizeof(host))
-		return cli_fail("--listen takes unix:/path, ADDR:PORT or [ADDR]:PORT, not '%s'",
-				spec);
-	memcpy(host, spec, hlen);
-	host[hlen] = '\0';
-	if (host[0] == '[' && host[hlen - 1] == ']') {
-		host[hlen - 1] = '\0';
-		memmove(host, host + 1, hlen - 1);
-	}
-	rc = getaddrinfo(host, colon + 1, &hints, &ai);
-	if (rc)
-		return cli_fail("--listen %s: %s", spec, gai_strerror(rc));
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, SOMAXCONN)) {
-		cli_fail("--listen %s: %s", spec, strerror(errno));
-		freeaddrinfo(ai);
-		if (fd >= 0)
-			close(fd);
-		return 1;
-	}
-	freeaddrinfo(ai);
-	d->listen_fd[d->nlisten++] = fd;
-	return 0;
-}
-
-/* Sockets passed by systemd, as sd_listen_fds(3) takes them: only when
- * LISTEN_PID is this process; the variables are removed so that children
- * do not take them too. */
-static int listen_systemd(struct policyd *d)
-{
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	unsigned long n;
-
-	if (!pid || !fds || strtoul(pid, NULL, 10) != (unsigned long)getpid())
-		return 0;
-	n = strtoul(fds, NULL, 10);
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	if (n == 0 || n > LISTEN_MAX)
-		return cli_fail("LISTEN_FDS=%s: expected 1 to %d sockets", fds, LISTEN_MAX);
-	for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + (int)n; fd++) {
-		int acc = 0;
-		socklen_t len = sizeof(acc);
-
-		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) || !acc)
-			return cli_fail("fd %d from systemd is not a listening socket (the .socket "
-					"unit needs Accept=no)", fd);
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		d->listen_fd[d->nlisten++] = fd;
-	}
-	return 0;
-}
-
-static int setup_listeners(struct policyd *d)
-{
-	const char *l = d->c->listen;
-
-	if (!l)
-		return listen_systemd(d);
-	if (!strncmp(l, "unix:", 5))
-		return listen_unix(d, l + 5);
-	if (l[0] == '/')
-		return listen_unix(d, l);
-	return listen_inet(d, !strncmp(l, "inet:", 5) ? l + 5 : l);
-}
-
-/* Under Postfix's spawn, stderr is the client's socket too: log to syslog
- * then, or the log lines would garble the replies. */
-static bool stderr_is_client(void)
-{
-	struct stat in, err;
-
-	return fstat(0, &in) == 0 && fstat(2, &err) == 0 && S_ISSOCK(in.st_mode) &&
-	       in.st_dev == err.st_dev && in.st_ino == err.st_ino;
-}
-
 /* ---- the loop ------------------------------------------------------------- */
 
 static int serve(struct policyd *d, const sigset_t *wait_mask)
 {
-	bool stdio = d->nlisten == 0;
+	bool stdio = d->listen.n == 0;
 
 	while (!got_term) {
 		struct timespec timeout = { 1, 0 };
-		unsigned nl = d->accept_paused ? 0 : d->nlisten, n = 0;
+		unsigned nl = d->accept_paused ? 0 : d->listen.n, n = 0;
 		int rc;
 
 		for (unsigned i = 0; i < nl; i++)
-			d->pfd[n++] = (struct pollfd){ .fd = d->listen_fd[i], .events = POLLIN };
+			d->pfd[n++] = (struct pollfd){ .fd = d->listen.fd[i], .events = POLLIN };
 		for (unsigned i = 0; i < d->nconn; i++) {
 			struct conn *c = d->conn[i];
 			bool out = c->out_len > 0;
@@ -710,7 +578,7 @@ static int serve(struct policyd *d, const sigset_t *wait_mask)
 		}
 		for (unsigned i = 0; i < nl; i++)
 			if (d->pfd[i].revents & POLLIN)
-				accept_all(d, d->listen_fd[i]);
+				accept_all(d, d->listen.fd[i]);
 	}
 	plog(d, LOG_INFO, "stopping");
 	return 0;
@@ -720,10 +588,7 @@ static void cleanup(struct policyd *d)
 {
 	while (d->nconn)
 		conn_close(d, d->nconn - 1);
-	for (unsigned i = 0; i < d->nlisten; i++)
-		close(d->listen_fd[i]);
-	if (d->unix_path[0])
-		unlink(d->unix_path);
+	policyd_unlisten(&d->listen);
 	ca_close(d->h);
 	free(d->rules);
 	free(d->conn);
@@ -748,29 +613,29 @@ int cmd_policyd(const struct cli *c)
 	int rc = 1;
 
 	if (!c->rules)
-		return cli_fail("policyd needs --rules FILE (see `man connaudit`, POLICY "
-				"SERVER)") ? EXIT_USAGE : 0;
+		return cli_fail("policyd needs --rules FILE (see POLICY RULES in `man "
+				"connaudit`)") ? EXIT_USAGE : 0;
 	if (cli_netns(c, &d.netns))
 		return 1;
 	d.rules = calloc(1, sizeof(*d.rules));
 	d.conn_max = conn_limit();
 	d.conn = calloc(d.conn_max + 1, sizeof(*d.conn));
-	d.pfd = calloc(d.conn_max + 1 + LISTEN_MAX, sizeof(*d.pfd));
+	d.pfd = calloc(d.conn_max + 1 + POLICYD_LISTEN_MAX, sizeof(*d.pfd));
 	if (!d.rules || !d.conn || !d.pfd) {
 		cli_fail("out of memory");
 		goto out;
 	}
 	/* Under spawn, even an error at start must not reach the client. */
-	d.use_syslog = !c->listen && !getenv("LISTEN_FDS") && stderr_is_client();
+	d.use_syslog = !c->listen && !getenv("LISTEN_FDS") && policyd_stderr_is_client();
 	if (d.use_syslog)
 		openlog("connaudit-policyd", LOG_PID, LOG_MAIL);
 	if (load_rules(c, d.rules, &d.services, &err)) {
 		plog(&d, LOG_ERR, "%s", err.msg);
 		goto out;
 	}
-	if (setup_listeners(&d))
+	if (policyd_listen(&d.listen, c->listen))
 		goto out;
-	if (d.nlisten == 0) {
+	if (d.listen.n == 0) {
 		if (!conn_new(&d, 0, 1, true)) {
 			cli_fail("out of memory");
 			goto out;
@@ -790,7 +655,7 @@ int cmd_policyd(const struct cli *c)
 
 	if (open_handle(&d, &err))
 		set_state(&d, COUNTS_UNAVAILABLE, err.msg);
-	if (d.nlisten)
+	if (d.listen.n)
 		plog(&d, LOG_INFO, "serving %u rules from %s (on_error = %s) on %s", d.rules->n,
 		     c->rules, d.rules->on_error == POLICY_FAIL_OPEN ? "dunno" : "defer",
 		     c->listen ? c->listen : "the sockets systemd passed");
