@@ -179,28 +179,35 @@ static const char *option_name(int id)
 	return "?";
 }
 
-int cli_fail(const char *fmt, ...)
+/* "connaudit: message" on stderr; returns rc. */
+static int say(int rc, const char *fmt, va_list ap)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
 	fputs("connaudit: ", stderr);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+	return rc;
+}
+
+int cli_fail(const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = say(1, fmt, ap);
 	va_end(ap);
-	return 1;
+	return rc;
 }
 
 int cli_usage(const char *fmt, ...)
 {
 	va_list ap;
+	int rc;
 
 	va_start(ap, fmt);
-	fputs("connaudit: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	rc = say(EXIT_USAGE, fmt, ap);
 	va_end(ap);
-	return EXIT_USAGE;
+	return rc;
 }
 
 int cli_parse_ulong(const char *s, const char *what, unsigned long max, unsigned long *out)

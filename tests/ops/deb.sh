@@ -97,7 +97,8 @@ check_contents() {
 		check_eq "$pkg holds what the README says ($(wc -w <<< "$want") paths)" "" "$missing"
 	done < <(readme_rows)
 	check_eq "the README's table has a row per package" "${#PKGS[@]}" "$rows"
-	check_eq "connaudit's conffiles" "/etc/connaudit/services.conf /etc/default/connaudit" \
+	check_eq "connaudit's conffiles" \
+		"/etc/connaudit/policyd.rules /etc/connaudit/services.conf /etc/default/connaudit" \
 		"$(dpkg-deb -I "$(deb_of connaudit)" conffiles | sort | xargs)"
 	check_eq "the command and the units are 755 and 644" "-rwxr-xr-x -rw-r--r--" \
 		"$(dpkg-deb -c "$(deb_of connaudit)" | awk '$6 == "./usr/sbin/connaudit" ||
