@@ -351,8 +351,10 @@ static __always_inline bool entry_key(const struct ca_mark *m, int bit,
 /*
  * Connection rates: every admitted connection (never a seeded session) adds
  * 1 to the current window of every monitor, in the ca_rates entry of each
- * key its session is counted under. Called from admit(), which runs once
- * per connection: marks make admission idempotent.
+ * key its session is counted under. Called where an admission's mark is
+ * made (or, for a pending TFO child, set): marks make that happen once per
+ * connection, whichever of the programs sees it first. A connection that
+ * could not be marked is not counted (marks_full says so).
  *
  * Windows follow CLOCK_BOOTTIME plus the wall-clock offset the loader
  * stored, so a step of the wall clock is followed at the next
@@ -584,8 +586,6 @@ __noinline int admit(struct ca_mark *m, __u32 how)
 		m->flags |= CA_MARK_INCOMPLETE;
 		HEALTH_ADD(incomplete, 1);
 	}
-	if (how == CA_STAT_ADMITTED)
-		rate_admit(m);
 	stat_inc(how);
 	return 0;
 }
@@ -636,6 +636,8 @@ static __always_inline void admit_sock(struct sock *sk, __u64 cookie, bool may_b
 	if (bpf_map_update_elem(&ca_marks, &cookie, &fresh, BPF_ANY)) {
 		depart(&fresh);
 		HEALTH_ADD(marks_full, 1);
+	} else if (how == CA_STAT_ADMITTED) {
+		rate_admit(&fresh);
 	}
 }
 
@@ -679,8 +681,10 @@ static __always_inline void count_change(struct sock *sk, bool admission, bool s
 		if (!marked)
 			return;
 		m = bpf_map_lookup_elem(&ca_marks, &cookie);
-		if (m && (m->flags & CA_MARK_PENDING) && !(m->flags & CA_MARK_ADMITTED))
+		if (m && (m->flags & CA_MARK_PENDING) && !(m->flags & CA_MARK_ADMITTED)) {
 			admit(m, CA_STAT_ADMITTED);
+			rate_admit(m);
+		}
 		return;
 	}
 	if (!marked)
