@@ -474,12 +474,14 @@ __noinline int rate_inc(const struct ca_key *key, const struct rate_now *now)
 {
 	__u32 zero = 0;
 	bool reclaimed = false;
+	struct ca_key k;
 	int err = 0;
 
 	if (!key || !now)
 		return 0;
+	k = *key;	/* before 6.4, map helpers take no argument memory as a key */
 	for (int pass = 0; pass < 3; pass++) {
-		struct ca_rate *v = bpf_map_lookup_elem(&ca_rates, key);
+		struct ca_rate *v = bpf_map_lookup_elem(&ca_rates, &k);
 
 		if (!v) {
 			struct ca_rate *fresh = bpf_map_lookup_elem(&ca_rate_scratch, &zero);
@@ -492,7 +494,7 @@ __noinline int rate_inc(const struct ca_key *key, const struct rate_now *now)
 			for (__u32 m = 0; m < CA_MAX_MONITORS && m < cfg.nr_monitors; m++)
 				*(__u64 *)&fresh->slot[slot_of(m, now->win[m])] =
 					(1ull << 32) | now->win[m];
-			err = bpf_map_update_elem(&ca_rates, key, fresh, BPF_NOEXIST);
+			err = bpf_map_update_elem(&ca_rates, &k, fresh, BPF_NOEXIST);
 			if (!err)
 				return 0;
 			if (err == -E2BIG && !reclaimed) {
