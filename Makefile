@@ -54,7 +54,7 @@ LIB_SONAME  := libconnaudit.so.$(firstword $(subst ., ,$(LIB_VERSION)))
 CLI_SRCS := user/cli.c user/cli_inspect.c user/cli_metrics.c user/cli_connections.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
-UNIT_TESTS := test_cidr test_services test_count test_monitors
+UNIT_TESTS := test_cidr test_services test_count test_monitors test_rates
 FUZZERS    := fuzz_cidr fuzz_services fuzz_monitors
 
 .PHONY: all deps test unit-test kernel-test lua-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
