@@ -366,8 +366,12 @@ static __always_inline bool entry_key(const struct ca_mark *m, int bit,
  * every one. An increment never adds to a DEAD slot (it looks up again),
  * so it either lands before the claim (and the claim fails: the entry
  * stays) or in the next entry. An unused slot holds the entry's random tag
- * as its count, so an increment through a stale pointer into a recycled
- * element fails its compare-and-swap rather than count for another key.
+ * as its count, so an increment that read a slot before its element was
+ * deleted and reused for another key fails its compare-and-swap rather than
+ * count for that key. (As with the counters, a lookup whose element is
+ * deleted and reused before the increment even reads it is not caught: that
+ * takes a reclaim of this very entry, which had seen no connection for the
+ * whole span of every monitor, within those few instructions.)
  */
 struct rate_now {
 	__u32 win[CA_MAX_MONITORS];	/* the current window of each monitor */
