@@ -15,7 +15,7 @@ source = {
 }
 
 description = {
-   summary = "msys.audit.inbound_session_count() for Lua 5.4, from connaudit's eBPF counts",
+   summary = "msys.audit.inbound_session_count() and connections() for Lua 5.4, from connaudit's eBPF counts",
    detailed = [[
 Counts open inbound TCP sessions per service and client CIDR, as Momentum's
 msys.audit.inbound_session_count(cidr, servicename) does, from the BPF maps
@@ -49,6 +49,8 @@ build = {
             "user/count.c",
             "user/errors.c",
             "user/handle.c",
+            "user/monitors.c",
+            "user/rates.c",
             "user/services.c",
             "user/sysfs.c",
          },
