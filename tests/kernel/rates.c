@@ -235,7 +235,7 @@ static void sc_rate_seeding(const void *a, const void *b)
 
 	for (int i = 0; i < 3; i++)
 		c[i] = net_conn_open(lfd, v4_peers[i], "127.0.0.1", SMTP);
-	load_monitors("30,2");
+	load_monitors("30,2 1,1 2,1 3,28");	/* the most monitors and windows */
 	compare(3, "three sessions seeded");
 	CA_CHECK(ca_cidr_parse("/0", &all, &ERR));
 	CA_CHECK(ca_connections(E.h, &m, &all, smtp(), NULL, 0, 1, &got, &ERR));
