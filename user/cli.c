@@ -50,7 +50,7 @@ CA_DEFAULT_PIN_DIR ")\n"
 enum opt_id {
 	O_PIN_DIR = 256, O_CGROUP, O_PREFIXES, O_CONFIG, O_PEER, O_NETNS, O_PREFIX,
 	O_MAX_PEERS, O_MAX_PREFIXES, O_MAX_SESSIONS, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET, O_GROUP,
-	O_MODE, O_LISTEN, O_MONITORS, O_MAX_RATES, O_START, O_END,
+	O_MODE, O_LISTEN, O_MONITORS, O_MAX_RATES, O_START, O_END, O_CLUSTER,
 };
 
 static const struct option options[] = {
@@ -75,6 +75,7 @@ static const struct option options[] = {
 	{ "max-rates", required_argument, NULL, O_MAX_RATES },
 	{ "start", required_argument, NULL, O_START },
 	{ "end", required_argument, NULL, O_END },
+	{ "cluster", no_argument, NULL, O_CLUSTER },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -152,6 +153,7 @@ static int parse_option(struct cli *c, int id, const char *arg)
 	case O_MAX_RATES: return parse_ulong(arg, "--max-rates", 1u << 24, &c->max_rates);
 	case O_START: return parse_window(arg, "--start", &c->start);
 	case O_END: return parse_window(arg, "--end", &c->end);
+	case O_CLUSTER: c->cluster = true; return 0;
 	default: return EXIT_USAGE;
 	}
 }

@@ -27,6 +27,7 @@ struct cli {
 	unsigned long max_rates;	/* load: ca_rates entries */
 	unsigned long start, end;	/* connections: windows summed */
 	bool json, all_netns, replace, quiet;
+	bool cluster;		/* connections: cluster-wide (not available yet) */
 	int argc;		/* positional arguments left */
 	char **argv;
 };

@@ -265,6 +265,7 @@ connections 300,6 /0 SMTP extra|unexpected argument
 connections 300,6 /0 --start 2 --end 1|past --end
 connections 300,6 /0 --end -1|window number
 connections 300,6 /24|needs the connecting peer
+connections 300,6 /0 --cluster|not available yet
 show ip|show takes
 show ip 1.2.3|1.2.3
 CASES
