@@ -62,7 +62,7 @@ CLI_SRCS := user/cli.c user/cli_load.c user/cli_count.c user/cli_inspect.c user/
             user/cli_health_log.c user/cli_watch.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
-UNIT_TESTS := test_cidr test_services test_count test_iter test_ports test_monitors \
+UNIT_TESTS := test_cidr test_services test_count test_iter test_ports test_monitors test_rates \
               test_policy_request test_policy_rules test_health_log
 FUZZERS    := fuzz_cidr fuzz_services fuzz_monitors fuzz_policy_request fuzz_policy_rules
 # The policy server's parsers: pure C, linked into the command, its unit

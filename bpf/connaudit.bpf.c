@@ -436,8 +436,10 @@ static __always_inline bool entry_key(const struct ca_mark *m, int bit,
 /*
  * Connection rates: every admitted connection (never a seeded session) adds
  * 1 to the current window of every monitor, in the ca_rates entry of each
- * key its session is counted under. Called from admit(), which runs once
- * per connection: marks make admission idempotent.
+ * key its session is counted under. Called where an admission's mark is
+ * made (or, for a pending TFO child, set): marks make that happen once per
+ * connection, whichever of the programs sees it first. A connection that
+ * could not be marked is not counted (marks_full says so).
  *
  * Windows follow CLOCK_BOOTTIME plus the wall-clock offset the loader
  * stored, so a step of the wall clock is followed at the next
@@ -449,8 +451,12 @@ static __always_inline bool entry_key(const struct ca_mark *m, int bit,
  * every one. An increment never adds to a DEAD slot (it looks up again),
  * so it either lands before the claim (and the claim fails: the entry
  * stays) or in the next entry. An unused slot holds the entry's random tag
- * as its count, so an increment through a stale pointer into a recycled
- * element fails its compare-and-swap rather than count for another key.
+ * as its count, so an increment that read a slot before its element was
+ * deleted and reused for another key fails its compare-and-swap rather than
+ * count for that key. (As with the counters, a lookup whose element is
+ * deleted and reused before the increment even reads it is not caught: that
+ * takes a reclaim of this very entry, which had seen no connection for the
+ * whole span of every monitor, within those few instructions.)
  */
 struct rate_now {
 	__u32 win[CA_MAX_MONITORS];	/* the current window of each monitor */
@@ -559,12 +565,14 @@ __noinline int rate_inc(const struct ca_key *key, const struct rate_now *now)
 {
 	__u32 zero = 0;
 	bool reclaimed = false;
+	struct ca_key k;
 	int err = 0;
 
 	if (!key || !now)
 		return 0;
+	k = *key;	/* before 6.4, map helpers take no argument memory as a key */
 	for (int pass = 0; pass < 3; pass++) {
-		struct ca_rate *v = bpf_map_lookup_elem(&ca_rates, key);
+		struct ca_rate *v = bpf_map_lookup_elem(&ca_rates, &k);
 
 		if (!v) {
 			struct ca_rate *fresh = bpf_map_lookup_elem(&ca_rate_scratch, &zero);
@@ -577,7 +585,7 @@ __noinline int rate_inc(const struct ca_key *key, const struct rate_now *now)
 			for (__u32 m = 0; m < CA_MAX_MONITORS && m < cfg.nr_monitors; m++)
 				*(__u64 *)&fresh->slot[slot_of(m, now->win[m])] =
 					(1ull << 32) | now->win[m];
-			err = bpf_map_update_elem(&ca_rates, key, fresh, BPF_NOEXIST);
+			err = bpf_map_update_elem(&ca_rates, &k, fresh, BPF_NOEXIST);
 			if (!err)
 				return 0;
 			if (err == -E2BIG && !reclaimed) {
@@ -671,8 +679,6 @@ __noinline int admit(struct ca_mark *m, __u32 how)
 		m->flags |= CA_MARK_INCOMPLETE;
 		HEALTH_ADD(incomplete, 1);
 	}
-	if (how == CA_STAT_ADMITTED)
-		rate_admit(m);
 	stat_inc(how);
 	return 0;
 }
@@ -723,6 +729,8 @@ static __always_inline void admit_sock(struct sock *sk, __u64 cookie, bool may_b
 	if (bpf_map_update_elem(&ca_marks, &cookie, &fresh, BPF_ANY)) {
 		depart(&fresh);
 		note_unmarked(sk);
+	} else if (how == CA_STAT_ADMITTED) {
+		rate_admit(&fresh);
 	}
 }
 
@@ -785,8 +793,10 @@ static __always_inline void count_change(struct sock *sk, bool admission, bool s
 		if (!marked)
 			return;
 		m = bpf_map_lookup_elem(&ca_marks, &cookie);
-		if (m && (m->flags & CA_MARK_PENDING) && !(m->flags & CA_MARK_ADMITTED))
+		if (m && (m->flags & CA_MARK_PENDING) && !(m->flags & CA_MARK_ADMITTED)) {
 			admit(m, CA_STAT_ADMITTED);
+			rate_admit(m);
+		}
 		return;
 	}
 	if (!marked)

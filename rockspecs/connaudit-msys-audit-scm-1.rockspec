@@ -16,7 +16,7 @@ source = {
 }
 
 description = {
-   summary = "msys.audit.inbound_session_count() for Lua 5.1-5.4 and LuaJIT, from connaudit's eBPF counts",
+   summary = "msys.audit.inbound_session_count() and connections() for Lua 5.1-5.4 and LuaJIT, from connaudit's eBPF counts",
    detailed = [[
 Counts open inbound TCP sessions per service and client CIDR, as Momentum's
 msys.audit.inbound_session_count(cidr, servicename) does, from the BPF maps

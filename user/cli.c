@@ -55,6 +55,7 @@ static const struct option long_options[] = {
 	{ "end", required_argument, NULL, O_END },
 	{ "rules", required_argument, NULL, O_RULES },
 	{ "watch", optional_argument, NULL, O_WATCH },
+	{ "cluster", no_argument, NULL, O_CLUSTER },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -110,7 +111,7 @@ static const struct cli_command commands[] = {
 	  "  --start K, --end L sum windows K to L back (0: the current one; default 0 0)\n"
 	  H_PIN_DIR H_CONFIG H_NETNS H_JSON,
 	  OPT(O_PEER) | OPT(O_START) | OPT(O_END) | OPT(O_PIN_DIR) | OPT(O_CONFIG) |
-	  OPT(O_NETNS) | OPT(O_JSON), 2, 3, cmd_connections },
+	  OPT(O_NETNS) | OPT(O_JSON) | OPT(O_CLUSTER), 2, 3, cmd_connections },
 	{ "show", "ip ADDR", "every monitor's windows and the sessions for ADDR",
 	  "  --prefix N         for ADDR's /N instead of ADDR alone\n"
 	  H_PIN_DIR H_CONFIG H_NETNS,
@@ -286,6 +287,7 @@ static int parse_option(struct cli *c, int id, char *arg)
 	case O_END: return parse_window(arg, "--end", &c->end);
 	case O_RULES: c->rules = arg; return 0;
 	case O_WATCH: return cli_parse_watch(arg, &c->watch);
+	case O_CLUSTER: c->cluster = true; return 0;
 	case O_MODE: return parse_mode(arg, &c->mode);
 	default: return EXIT_USAGE;
 	}

@@ -15,7 +15,7 @@ enum cli_opt {
 	O_PIN_DIR = O_FIRST, O_CGROUP, O_PREFIXES, O_CONFIG, O_PEER, O_NETNS, O_PREFIX,
 	O_MAX_PEERS, O_MAX_PREFIXES, O_MAX_SESSIONS, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET,
 	O_GROUP, O_MODE, O_LISTEN, O_TOP_N, O_HELP, O_PORTS, O_ALL_PORTS,
-	O_MONITORS, O_MAX_RATES, O_START, O_END, O_RULES, O_WATCH,
+	O_MONITORS, O_MAX_RATES, O_START, O_END, O_RULES, O_WATCH, O_CLUSTER,
 	O_LAST
 };
 _Static_assert(O_LAST - O_FIRST <= 64, "cli_command.opts holds one bit per option");
@@ -58,6 +58,7 @@ struct cli {
 	unsigned long start, end;	/* connections: windows summed */
 	bool json, all_netns, replace, quiet;
 	bool all_ports;		/* load: audit every local port */
+	bool cluster;		/* connections: cluster-wide (not available yet) */
 	int argc;		/* positional arguments left */
 	char **argv;
 };

@@ -37,6 +37,9 @@ int cmd_connections(const struct cli *c)
 	    (c->peer && ca_addr_parse(c->peer, &peer, &err)) ||
 	    ca_cidr_resolve(&cidr, c->peer ? &peer : NULL, &resolved, &err))
 		return cli_fail("%s", err.msg) ? EXIT_USAGE : 0;
+	if (c->cluster)
+		return cli_fail("--cluster: cluster-wide rates are not available yet; without "
+				"it, the connections of this node are counted") ? EXIT_USAGE : 0;
 	if (c->start > c->end)
 		return cli_fail("--start %lu is past --end %lu: windows %lu..%lu are summed, 0 "
 				"being the current one", c->start, c->end, c->start, c->end)

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include "scenarios.h"
 
@@ -233,7 +235,7 @@ static void sc_rate_seeding(const void *a, const void *b)
 
 	for (int i = 0; i < 3; i++)
 		c[i] = net_conn_open(lfd, v4_peers[i], "127.0.0.1", SMTP);
-	load_monitors("30,2");
+	load_monitors("30,2 1,1 2,1 3,28");	/* the most monitors and windows */
 	compare(3, "three sessions seeded");
 	CA_CHECK(ca_cidr_parse("/0", &all, &ERR));
 	CA_CHECK(ca_connections(E.h, &m, &all, smtp(), NULL, 0, 1, &got, &ERR));
@@ -306,6 +308,29 @@ static uint64_t rate_of(const char *cidr, const char *peer, int want_rc)
 	return got;
 }
 
+/* Connections in windows 0..1 of monitor "30,2" to service `service`. */
+static uint64_t rate_of30_on(const char *cidr, const char *peer, const char *service)
+{
+	const struct ca_service *svc = ca_services_find(&E.services, service, &ERR);
+	struct ca_monitor m = { 30, 2 };
+	struct ca_cidr c;
+	struct ca_addr a;
+	uint64_t got;
+
+	if (!svc)
+		kt_fail("%s", ERR.msg);
+	CA_CHECK(ca_cidr_parse(cidr, &c, &ERR));
+	if (peer)
+		CA_CHECK(ca_addr_parse(peer, &a, &ERR));
+	EXPECT_EQ(ca_connections(E.h, &m, &c, svc, peer ? &a : NULL, 0, 1, &got, &ERR), 0);
+	return got;
+}
+
+static uint64_t rate_of30(const char *cidr, const char *peer)
+{
+	return rate_of30_on(cidr, peer, "SMTP");
+}
+
 static void connect_once(int lfd, const char *src)
 {
 	struct conn c = net_conn_open(lfd, src, "127.0.0.1", SMTP);
@@ -364,8 +389,62 @@ static void sc_rate_full(const void *a, const void *b)
 	cg_move_self(cg.home);
 }
 
+/* Fast-open connections count once they are established: in cgroup mode
+ * sock_ops marks the child pending and the tracepoint admits it; a child
+ * closed before its handshake completes made no connection. */
+static void sc_rate_tfo(const void *a, const void *b)
+{
+	const bool *scoped = a;
+	struct ca_load_opts o = { .nr_monitors = 1, .monitors = { { 30, 2 } } };
+	struct test_cgroup cg;
+	struct conn c[3], early;
+	char byte;
+
+	(void)b;
+	if (*scoped) {
+		test_cgroup_setup(&cg);
+		cg_move_self(E.cgroup);
+		o.cgroup = E.cgroup;
+	}
+	net_enable_tfo();
+	int lfd = net_listen("127.0.0.1", SMTP, false);
+
+	net_listen_tfo(lfd);
+	load_opts(&o);
+	for (int i = 0; i < 3; i++) {
+		c[i].cli = net_connect_tfo(v4_peers[i % 2], "127.0.0.1", SMTP);
+		c[i].srv = net_accept_of(lfd, c[i].cli);
+		compare(i + 1, "fast-open connection %d", i + 1);
+	}
+	EXPECT_EQ(net_syn_had_data(c[2].srv), true);
+	EXPECT_EQ(rate_of30("/0", NULL), 3);
+	EXPECT_EQ(rate_of30("/32", v4_peers[0]), 2);
+
+	int lfd2 = net_listen("127.0.0.1", CONTROL, false);
+
+	net_listen_tfo(lfd2);
+	net_drop_handshake_acks(lfd2);
+	early.cli = net_connect_tfo(v4_peers[0], "127.0.0.1", CONTROL);
+	early.srv = net_accept_of(lfd2, early.cli);
+	EXPECT_EQ(net_tcp_state(early.srv), TCP_SYN_RECV);
+	EXPECT_EQ(recv(early.srv, &byte, 1, 0), 1);
+	net_close(&early.srv);
+	compare(3, "a fast-open child closed while SYN_RECV");
+	net_close(&early.cli);
+	EXPECT_EQ(rate_of30_on("/0", NULL, "Control"), 0);
+	for (int i = 0; i < 3; i++)
+		conn_close(&c[i]);
+	EXPECT_EQ(rate_of30("/0", NULL), 3);
+	if (*scoped)
+		cg_move_self(cg.home);
+}
+
 void rates_register(kt_add_fn *add)
 {
+	static const bool no = false, yes = true;
+
+	add("rates/tfo/host", sc_rate_tfo, &no, NULL);
+	add("rates/tfo/cgroup", sc_rate_tfo, &yes, NULL);
 	add("rates/full", sc_rate_full, NULL, NULL);
 	add("rates/windows", sc_rate_windows, NULL, NULL);
 	add("rates/seeding", sc_rate_seeding, NULL, NULL);

@@ -228,6 +228,56 @@ load_port_checks() {
 CASES
 }
 
+# `connaudit CMD ARGS...` in the namespace must print exactly $want.
+check_prints() {
+  local want=$1 out; shift
+  out=$(in_ns "$connaudit" "$@" --pin-dir "$pin" 2>&1)
+  if [ "$out" = "$want" ]; then ok "$* = $want"; else not_ok "$*: want '$want', got '$out'"; fi
+}
+
+# Connection rates as a new user would try them: 7 connections from one /24
+# counted in the windows, a JSON form, show ip, a reload that keeps them,
+# and 1-second windows that empty again.
+rates_checks() {
+  local out rc
+  while [ ${#holders[@]} -gt 0 ]; do release; done
+  if "$connaudit" load --pin-dir "$pin" --quiet --monitors "10,6 1,3"; then
+    ok "load --monitors"
+  else
+    not_ok "load --monitors"; return
+  fi
+  hold 'listen=127.0.0.1:25' 'conn=127.0.1.1>127.0.0.1:25*4' 'conn=127.0.1.2>127.0.0.1:25*3' \
+       'listen=127.0.0.1:2025' 'conn=127.0.1.1>127.0.0.1:2025' ||
+    { not_ok "open the connections"; return; }
+  compare_dump "seven SMTP connections from 127.0.1.0/24" 8
+  check_prints 7 connections 10,6 /24 SMTP --peer 127.0.1.9 --end 5
+  check_prints 4 connections 10,6 /32 --peer 127.0.1.1 --end 5
+  check_prints 1 connections 10,6 /0 Control --end 5
+  check_prints 0 connections 10,6 /0 --start 6 --end 9
+  out=$(in_ns "$connaudit" connections 10,6 /0 --end 5 --json --pin-dir "$pin")
+  if [[ $out == *'"connections":7,"exact":true'* ]]; then ok "connections --json"; else not_ok "connections --json: $out"; fi
+  out=$(in_ns "$connaudit" show ip 127.0.1.1 --pin-dir "$pin")
+  if grep -qx 'Sessions: 4' <<<"$out" && [ "$(grep -c '^Connections 10/[0-5]: ' <<<"$out")" -eq 6 ] &&
+     [ "$(awk -F': ' '/^Connections 10\//{ s += $2 } END { print s }' <<<"$out")" -eq 4 ]; then
+    ok "show ip: sessions and every window of 10,6"
+  else
+    not_ok "show ip: $out"
+  fi
+  if "$connaudit" status --pin-dir "$pin" | grep -q '^  monitors   10,6 1,3 '; then
+    ok "status shows the monitors"
+  else
+    not_ok "status shows the monitors"
+  fi
+  out=$(in_ns "$connaudit" connections 10,5 /0 --pin-dir "$pin" 2>&1); rc=$?
+  if [ "$rc" -eq 1 ] && [[ $out == *"10,6 1,3"* ]]; then ok "an unknown monitor names the loaded ones"; else not_ok "unknown monitor: $rc $out"; fi
+  if "$connaudit" load --replace --pin-dir "$pin" --quiet; then ok "load --replace"; else not_ok "load --replace"; fi
+  check_prints 7 connections 10,6 /24 --peer 127.0.1.9 --end 5
+  sleep 3.2
+  check_prints 0 connections 1,3 /0 --end 2
+  release
+  if "$connaudit" unload --pin-dir "$pin" --quiet; then ok "unload"; else not_ok "unload"; fi
+}
+
 # Bad input is a usage error (exit 2) with a message naming what is wrong,
 # whether or not anything is loaded at the pin dir.
 bad_input_checks() {
@@ -253,6 +303,38 @@ fe80::1%eth0 SMTP|fe80::1%eth0
 CASES
 }
 
+rates_bad_input_checks() {
+  local args want out rc
+  while IFS='|' read -r args want; do
+    # shellcheck disable=SC2086  # args are words on purpose
+    out=$("$connaudit" $args --pin-dir "$pin-absent" 2>&1); rc=$?
+    if [ "$rc" -eq 2 ] && grep -q -- "$want" <<<"$out"; then
+      ok "$args: refused ($want)"
+    else
+      not_ok "$args: want exit 2 and '$want', got $rc: $out"
+    fi
+  done <<'CASES'
+connections 300 /0|SIZE,WINDOWS
+connections 300,0 /0|SIZE,WINDOWS
+connections 300,6|needs MONITOR and CIDR
+connections 300,6 /0 SMTP extra|unexpected argument
+connections 300,6 /0 --start 2 --end 1|past --end
+connections 300,6 /0 --end -1|window number
+connections 300,6 /24|needs the connecting peer
+connections 300,6 /0 --cluster|not available yet
+show ip|show takes
+show ip 1.2.3|1.2.3
+CASES
+  for args in '300,6;300,6|twice' '1,20;2,20|32 windows'; do
+    out=$("$connaudit" load --pin-dir "$pin-absent" --monitors "${args%|*}" 2>&1); rc=$?
+    if [ "$rc" -ne 0 ] && [[ $out == *"${args#*|}"* ]] && [ ! -e "$pin-absent" ]; then
+      ok "load --monitors ${args%|*}: refused"
+    else
+      not_ok "load --monitors ${args%|*}: want a failure naming '${args#*|}', got $rc: $out"
+    fi
+  done
+}
+
 tmp=$(mktemp -d)
 trap cleanup EXIT
 # Built-in services only, whatever the host's services.conf holds.
@@ -262,8 +344,11 @@ trap 'exit 130' INT TERM
 run_kernel_test
 echo "# the connaudit command against ss, in namespace $ns"
 cli_checks
+echo "# connection rates through the connaudit command"
+rates_checks
 echo "# the connaudit command refuses bad input"
 bad_input_checks
 load_port_checks
+rates_bad_input_checks
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
