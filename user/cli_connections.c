@@ -31,24 +31,23 @@ int cmd_connections(const struct cli *c)
 	int rc;
 
 	if (c->argc < 2)
-		return cli_fail("connections needs MONITOR and CIDR, e.g. `connaudit connections "
-				"300,6 /24 SMTP --peer 192.0.2.7 --end 5`") ? EXIT_USAGE : 0;
+		return cli_usage("connections needs MONITOR and CIDR, e.g. `connaudit connections "
+				"300,6 /24 SMTP --peer 192.0.2.7 --end 5`");
 	if (ca_monitor_parse(c->argv[0], &m, &err) || ca_cidr_parse(c->argv[1], &cidr, &err) ||
 	    (c->peer && ca_addr_parse(c->peer, &peer, &err)) ||
 	    ca_cidr_resolve(&cidr, c->peer ? &peer : NULL, &resolved, &err))
-		return cli_fail("%s", err.msg) ? EXIT_USAGE : 0;
+		return cli_usage("%s", err.msg);
 	if (c->cluster)
-		return cli_fail("--cluster: cluster-wide rates are not available yet; without "
-				"it, the connections of this node are counted") ? EXIT_USAGE : 0;
+		return cli_usage("--cluster: cluster-wide rates are not available yet; without "
+				 "it, the connections of this node are counted");
 	if (c->start > c->end)
-		return cli_fail("--start %lu is past --end %lu: windows %lu..%lu are summed, 0 "
-				"being the current one", c->start, c->end, c->start, c->end)
-		       ? EXIT_USAGE : 0;
+		return cli_usage("--start %lu is past --end %lu: windows %lu..%lu are summed, 0 "
+				"being the current one", c->start, c->end, c->start, c->end);
 	if (cli_services(c, &services))
 		return 1;
 	svc = ca_services_find(&services, service, &err);
 	if (!svc)
-		return cli_fail("%s", err.msg) ? EXIT_USAGE : 0;
+		return cli_usage("%s", err.msg);
 	h = cli_open(c);
 	if (!h)
 		return 1;
@@ -110,10 +109,10 @@ int cmd_show(const struct cli *c)
 	int rc;
 
 	if (c->argc != 2 || strcmp(c->argv[0], "ip"))
-		return cli_fail("show takes `ip ADDR`, e.g. `connaudit show ip 192.0.2.7 "
-				"--prefix 24`") ? EXIT_USAGE : 0;
+		return cli_usage("show takes `ip ADDR`, e.g. `connaudit show ip 192.0.2.7 "
+				"--prefix 24`");
 	if (ca_addr_parse(c->argv[1], &peer, &err))
-		return cli_fail("%s", err.msg) ? EXIT_USAGE : 0;
+		return cli_usage("%s", err.msg);
 	if (cli_parse_group_prefix(c->prefix ? c->prefix : "32,128", &cidr))
 		return EXIT_USAGE;
 	if (cli_services(c, &services))

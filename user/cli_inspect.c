@@ -213,11 +213,11 @@ int cli_parse_group_prefix(const char *s, struct ca_cidr *out)
 	if (!s)
 		s = "/24,/64";
 	if (slash_each_field(s, buf, sizeof(buf)))
-		return cli_fail("%s, not '%.40s...'", forms, s) ? EXIT_USAGE : 0;
+		return cli_usage("%s, not '%.40s...'", forms, s);
 	if (ca_cidr_parse(buf, out, &err))
-		return cli_fail("%s: %s", forms, err.msg) ? EXIT_USAGE : 0;
+		return cli_usage("%s: %s", forms, err.msg);
 	if (out->kind != CA_CIDR_PEER)
-		return cli_fail("%s, not '%s'", forms, s) ? EXIT_USAGE : 0;
+		return cli_usage("%s, not '%s'", forms, s);
 	return 0;
 }
 
@@ -233,8 +233,7 @@ static int top_once(const struct cli *c)
 	size_t n;
 
 	if (c->argc != 1)
-		return cli_fail("top needs SERVICE, e.g. `connaudit top SMTP --prefix 24,64`")
-		       ? EXIT_USAGE : 0;
+		return cli_usage("top needs SERVICE, e.g. `connaudit top SMTP --prefix 24,64`");
 	if (cli_parse_group_prefix(c->prefix, &cidr))
 		return EXIT_USAGE;
 	if (cli_services(c, &services))

@@ -415,8 +415,8 @@ static int serve(struct metrics_src *m)
 	int sig;
 
 	if (!parse_listen(m->c->listen, &sa))
-		return cli_fail("--listen takes ADDR:PORT or [IPv6]:PORT, such as "
-				"127.0.0.1:9477, not '%s'", m->c->listen) ? EXIT_USAGE : 0;
+		return cli_usage("--listen takes ADDR:PORT or [IPv6]:PORT, such as "
+				"127.0.0.1:9477, not '%s'", m->c->listen);
 	if (!is_loopback(&sa))
 		cli_fail("warning: serving metrics on %s, which is not a loopback address: "
 			 "anyone who can reach it can read the counts", m->c->listen);

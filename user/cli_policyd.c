@@ -613,8 +613,8 @@ int cmd_policyd(const struct cli *c)
 	int rc = 1;
 
 	if (!c->rules)
-		return cli_fail("policyd needs --rules FILE (see POLICY RULES in `man "
-				"connaudit`)") ? EXIT_USAGE : 0;
+		return cli_usage("policyd needs --rules FILE (see POLICY RULES in `man "
+				"connaudit`)");
 	if (cli_netns(c, &d.netns))
 		return 1;
 	d.rules = calloc(1, sizeof(*d.rules));

@@ -316,13 +316,13 @@ rates_bad_input_checks() {
   done <<'CASES'
 connections 300 /0|SIZE,WINDOWS
 connections 300,0 /0|SIZE,WINDOWS
-connections 300,6|needs MONITOR and CIDR
+connections 300,6|connections needs MONITOR CIDR
 connections 300,6 /0 SMTP extra|unexpected argument
 connections 300,6 /0 --start 2 --end 1|past --end
 connections 300,6 /0 --end -1|window number
 connections 300,6 /24|needs the connecting peer
 connections 300,6 /0 --cluster|not available yet
-show ip|show takes
+show ip|show needs ip ADDR
 show ip 1.2.3|1.2.3
 CASES
   for args in '300,6;300,6|twice' '1,20;2,20|32 windows'; do
