@@ -47,6 +47,7 @@ endif
 
 # The library: one file per concern. loader.o embeds the BPF object.
 LIB_SRCS := user/cidr.c user/services.c user/count.c user/handle.c \
+            user/cluster_maps.c user/cluster_query.c user/cluster_sync.c \
             user/loader.c user/seed.c user/sysfs.c user/errors.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 LIB_VERSION := 1.0.0
