@@ -24,6 +24,8 @@ LIBBPF_LIBS   = $(shell pkg-config --libs libbpf)
 LUA_CFLAGS    = $(shell pkg-config --cflags lua5.4)
 MHD_CFLAGS    = $(shell pkg-config --cflags libmicrohttpd)
 MHD_LIBS      = $(shell pkg-config --libs libmicrohttpd)
+HIREDIS_CFLAGS = $(shell pkg-config --cflags hiredis)
+HIREDIS_LIBS   = $(shell pkg-config --libs hiredis)
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -g -O2
@@ -52,7 +54,8 @@ LIB_SRCS := user/cidr.c user/services.c user/count.c user/handle.c \
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 LIB_VERSION := 1.0.0
 LIB_SONAME  := libconnaudit.so.$(firstword $(subst ., ,$(LIB_VERSION)))
-CLI_SRCS := user/cli.c user/cli_inspect.c user/cli_metrics.c
+CLI_SRCS := user/cli.c user/cli_inspect.c user/cli_metrics.c user/cli_cluster.c \
+            user/cluster_view.c user/keytab.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
 UNIT_TESTS := test_cidr test_services test_count
@@ -102,10 +105,12 @@ $(OUTPUT)/libconnaudit.so: $(LIB_OBJS)
 	$(Q)$(CC) -shared -Wl,-soname,$(LIB_SONAME) $(LDFLAGS) $^ $(LIBBPF_LIBS) -o $@
 
 # Only the command serves HTTP (metrics --listen): the library stays without it.
+# Only the command talks to Redis (cluster): hiredis stays out of the library.
 $(OUTPUT)/obj/cli_metrics.o: CFLAGS += $(MHD_CFLAGS)
+$(OUTPUT)/obj/cli_cluster.o: CFLAGS += $(HIREDIS_CFLAGS)
 $(OUTPUT)/connaudit: $(CLI_OBJS) $(OUTPUT)/libconnaudit.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LIBBPF_LIBS) $(MHD_LIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LIBBPF_LIBS) $(MHD_LIBS) $(HIREDIS_LIBS) -o $@
 
 # Lua 5.4 module: require('msys.audit') with LUA_CPATH='build/lua/?.so;;'
 # --exclude-libs: export only the module's own symbols, not libconnaudit's.

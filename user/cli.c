@@ -26,10 +26,15 @@ static const char usage[] =
 "  unload    detach the auditor and remove its pins (root)\n"
 "  status    loaded or not, programs, maps, counters  [--json]\n"
 "  count     CIDR SERVICE  print one count  [--peer ADDR] [--config FILE] [--netns NS]\n"
+"            [--cluster (every node of the cluster; inbound_cidr always is)]\n"
 "  dump      every (port, peer, count) in this namespace  [--json] [--all-netns]\n"
 "  top       SERVICE  busiest client prefixes  [--prefix N[,M]] [-n K] [--json]\n"
+"            [--cluster]\n"
 "  metrics   Prometheus text: counts per service and port, counters, health\n"
 "            [--prefix N[,M] [-n K]] [--listen ADDR:PORT (serve GET /metrics)]\n"
+"  cluster   share counts with other nodes through Redis (runs until stopped)\n"
+"            --redis URL --node NAME [--cluster NAME] [--netns NS] [--interval MS]\n"
+"            [--ttl SECONDS] [--redis-password-file FILE]\n"
 "\n"
 "Common options:\n"
 "  --pin-dir DIR   where the maps are pinned (default $" CA_ENV_PIN_DIR " or "
@@ -47,7 +52,7 @@ CA_DEFAULT_PIN_DIR ")\n"
 enum opt_id {
 	O_PIN_DIR = 256, O_CGROUP, O_PREFIXES, O_CONFIG, O_PEER, O_NETNS, O_PREFIX,
 	O_MAX_PEERS, O_MAX_PREFIXES, O_MAX_SESSIONS, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET, O_GROUP,
-	O_MODE, O_LISTEN,
+	O_MODE, O_LISTEN, O_REDIS, O_NODE, O_CLUSTER, O_INTERVAL, O_TTL, O_REDIS_PASSWORD_FILE,
 };
 
 static const struct option options[] = {
@@ -68,6 +73,13 @@ static const struct option options[] = {
 	{ "group", required_argument, NULL, O_GROUP },
 	{ "mode", required_argument, NULL, O_MODE },
 	{ "listen", required_argument, NULL, O_LISTEN },
+	{ "redis", required_argument, NULL, O_REDIS },
+	{ "node", required_argument, NULL, O_NODE },
+	/* count, top: a flag; cluster: --cluster NAME (see cmd_cluster) */
+	{ "cluster", optional_argument, NULL, O_CLUSTER },
+	{ "interval", required_argument, NULL, O_INTERVAL },
+	{ "ttl", required_argument, NULL, O_TTL },
+	{ "redis-password-file", required_argument, NULL, O_REDIS_PASSWORD_FILE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -128,6 +140,12 @@ static int parse_option(struct cli *c, int id, const char *arg)
 	case O_GROUP: c->group = arg; return 0;
 	case O_LISTEN: c->listen = arg; return 0;
 	case O_MODE: return parse_mode(arg, &c->mode);
+	case O_REDIS: c->redis = arg; return 0;
+	case O_NODE: c->node = arg; return 0;
+	case O_CLUSTER: c->cluster = true; c->cluster_name = arg; return 0;
+	case O_INTERVAL: return parse_ulong(arg, "--interval (ms)", 60000, &c->interval_ms);
+	case O_TTL: return parse_ulong(arg, "--ttl (seconds)", 3600, &c->ttl_s);
+	case O_REDIS_PASSWORD_FILE: c->redis_password_file = arg; return 0;
 	default: return EXIT_USAGE;
 	}
 }
@@ -261,11 +279,16 @@ static int cmd_count(const struct cli *c)
 	h = cli_open(c);
 	if (!h)
 		return 1;
-	rc = ca_count(h, &cidr, svc, c->peer ? &peer : NULL, &n, &err);
+	rc = (c->cluster ? ca_count_cluster : ca_count)(h, &cidr, svc, c->peer ? &peer : NULL,
+							   &n, &err);
 	ca_close(h);
 	if (rc < 0)
 		return cli_fail("%s", err.msg);
 	printf("%" PRIu64 "\n", n);
+	if (rc == CA_INCOMPLETE && (c->cluster || svc->cluster)) {
+		cli_fail("warning: this count may be low: %s", err.msg);
+		return EXIT_INCOMPLETE;
+	}
 	if (rc == CA_INCOMPLETE) {
 		cli_fail("warning: this count may be low: the kernel could not count some "
 			 "sessions (see `connaudit status`)");
@@ -286,6 +309,7 @@ static const struct command {
 	{ "dump", cmd_dump, 0 },
 	{ "top", cmd_top, 1 },
 	{ "metrics", cmd_metrics, 0 },
+	{ "cluster", cmd_cluster, 1 },
 };
 
 int main(int argc, char **argv)

@@ -20,6 +20,12 @@ struct cli {
 	const char *prefix;	/* top: "N" or "N,M" */
 	const char *group;	/* load: readers' group */
 	const char *listen;	/* metrics: serve on ADDR:PORT */
+	const char *redis;	/* cluster: the Redis URL */
+	const char *node;	/* cluster: this node's name */
+	const char *cluster_name;	/* cluster: --cluster=NAME */
+	const char *redis_password_file;
+	unsigned long interval_ms, ttl_s;	/* cluster */
+	bool cluster;		/* count, top: cluster-wide; cluster: --cluster given */
 	unsigned long mode;	/* load: mode of the map pins */
 	unsigned long top_n;
 	unsigned long max_peers, max_prefixes, max_sessions;
@@ -97,5 +103,6 @@ int cmd_status(const struct cli *c);
 int cmd_dump(const struct cli *c);
 int cmd_top(const struct cli *c);
 int cmd_metrics(const struct cli *c);
+int cmd_cluster(const struct cli *c);
 
 #endif
