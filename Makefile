@@ -6,6 +6,7 @@
 #   make bench      benchmarks (not tests: nothing is timed in CI)
 #   make install    PREFIX (default /usr/local) and DESTDIR honoured; make uninstall
 #   make ops-test   install, metrics, systemd units, non-root readers, bpftool
+#   make cluster-test  three namespaces as nodes sharing counts through Redis
 #   make stress     randomized churn against the kernel, STRESS_EVENTS (100000) each
 #   make valgrind   the unit tests and the command under memcheck
 #   V=1 shows full commands; SANITIZE=1 builds with ASan/UBSan.
@@ -61,7 +62,7 @@ CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 UNIT_TESTS := test_cidr test_services test_count
 FUZZERS    := fuzz_cidr fuzz_services
 
-.PHONY: all deps test unit-test kernel-test lua-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
+.PHONY: all deps test unit-test kernel-test lua-test cluster-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
         install uninstall install-gen clean stress valgrind
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -164,6 +165,10 @@ SANITIZE_PATH = $(if $(filter 1,$(SANITIZE)),PATH="$(CURDIR)/tests/sanitize:$$PA
 lua-test: $(OUTPUT)/lua/msys/audit.so $(OUTPUT)/connaudit $(OUTPUT)/tests/holdconns
 	$(Q)$(SANITIZE_PATH) tests/lua/run.sh $(OUTPUT)
 
+# Three namespaces as three nodes, a real redis-server on a UNIX socket.
+cluster-test: $(OUTPUT)/connaudit $(OUTPUT)/tests/holdconns
+	$(Q)tests/cluster/run.sh $(OUTPUT)
+
 # Needs root for most of it; what cannot run here says "skip".
 ops-test: all $(OUTPUT)/tests/holdconns
 	$(Q)$(SANITIZE_PATH) tests/ops/run.sh $(OUTPUT)
@@ -186,6 +191,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory unit-test
 	$(Q)$(MAKE) --no-print-directory kernel-test
 	$(Q)$(MAKE) --no-print-directory lua-test
+	$(Q)$(MAKE) --no-print-directory cluster-test
 	$(Q)$(MAKE) --no-print-directory ops-test
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory bench-smoke

@@ -45,6 +45,7 @@
 #define HSET_CHUNK		1000	/* field/value pairs per HSET of a snapshot */
 #define KEY_MAX			(CA_CLUSTER_NAME_MAX * 2 + 32)
 #define IDENTITY_MAX		(PATH_MAX + 128)
+#define AGENT_STOPPED		"the agent stopped"	/* the record's last reason */
 
 /* Claim or refresh the node's liveness key: refused (the holder's value is
  * returned) unless it is free, ours, or starts with ARGV[3] (the same
@@ -78,6 +79,7 @@ struct agent {
 	struct ca_handle *h;
 	int remote_fd, cluster_fd;
 	struct view view;
+	bool view_ready;		/* view_init done: after the first claim */
 	struct keytab published, now;	/* our entries as in Redis; as read now */
 	bool local_incomplete;
 	/* Redis side */
@@ -744,7 +746,17 @@ static bool connect_redis(struct agent *ag)
 		return false;
 	}
 	freeReplyObject(r);
-	if (!claim(ag, true) || !publish_snapshot(ag))
+	if (!claim(ag, true))
+		return false;
+	/* the namespace is ours now: clear what an earlier agent left */
+	if (!ag->view_ready) {
+		if (view_init(&ag->view, ag->remote_fd, ca_netns(ag->h), ca_loaded_config(ag->h))) {
+			redis_down(ag, "out of memory");
+			return false;
+		}
+		ag->view_ready = true;
+	}
+	if (!publish_snapshot(ag))
 		return false;
 	/* every known node may have changed while we were away */
 	for (size_t i = 0; i < ag->view.nnodes; i++) {
@@ -938,7 +950,7 @@ static void leave(struct agent *ag)
 	}
 	if (bpf_map_lookup_elem(ag->cluster_fd, &netns, &st) == 0) {
 		st.flags = 0;
-		snprintf(st.reason, sizeof(st.reason), "the agent stopped");
+		snprintf(st.reason, sizeof(st.reason), AGENT_STOPPED);
 		bpf_map_update_elem(ag->cluster_fd, &netns, &st, BPF_ANY);
 	}
 }
@@ -972,6 +984,23 @@ static int open_rw(const char *pin_dir, const char *name)
 		cli_fail("cannot open %s for writing: %s (the agent runs as root, or with "
 			 "CAP_BPF and write access to the pins)", path, strerror(errno));
 	return fd;
+}
+
+/* Refuse to share a namespace's keys of ca_remote with a running agent. */
+static int other_agent(const struct agent *ag)
+{
+	struct ca_cluster_state st;
+	__u32 netns = ca_netns(ag->h);
+
+	/* a live agent writes its record every interval, and says when it stops */
+	if (bpf_map_lookup_elem(ag->cluster_fd, &netns, &st) != 0 ||
+	    st.agent_pid == (__u32)getpid() || kill((pid_t)st.agent_pid, 0) != 0 ||
+	    ca_monotonic_ms() > st.updated_ms + st.stale_ms ||
+	    strcmp(st.reason, AGENT_STOPPED) == 0)
+		return 0;
+	return cli_fail("an agent (pid %u, node \"%s\") already serves network namespace %u "
+			"with the pins in %s; stop it first", st.agent_pid, st.node, netns,
+			ca_pin_dir(ag->h));
 }
 
 static int setup(struct agent *ag, const struct cli *c)
@@ -1023,8 +1052,8 @@ static int setup(struct agent *ag, const struct cli *c)
 	ag->cluster_fd = ag->remote_fd < 0 ? -1 : open_rw(ca_pin_dir(ag->h), CA_PIN_CLUSTER);
 	if (ag->cluster_fd < 0)
 		return 1;
-	if (view_init(&ag->view, ag->remote_fd, ca_netns(ag->h), ca_loaded_config(ag->h)))
-		return cli_fail("cannot clear %s: out of memory", CA_PIN_REMOTE);
+	if (other_agent(ag))
+		return 1;
 	gethostname(host, sizeof(host) - 1);
 	snprintf(ag->identity, sizeof(ag->identity), "host=%s netns=%u pins=%s", host,
 		 ca_netns(ag->h), ca_pin_dir(ag->h));
