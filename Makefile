@@ -59,7 +59,7 @@ CLI_SRCS := user/cli.c user/cli_inspect.c user/cli_metrics.c user/cli_cluster.c 
             user/cluster_view.c user/keytab.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
-UNIT_TESTS := test_cidr test_services test_count
+UNIT_TESTS := test_cidr test_services test_count test_cluster_sync
 FUZZERS    := fuzz_cidr fuzz_services
 
 .PHONY: all deps test unit-test kernel-test lua-test cluster-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
