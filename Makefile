@@ -60,7 +60,7 @@ CLI_SRCS := user/cli.c user/cli_inspect.c user/cli_metrics.c user/cli_cluster.c 
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
 UNIT_TESTS := test_cidr test_services test_count test_cluster_sync
-FUZZERS    := fuzz_cidr fuzz_services
+FUZZERS    := fuzz_cidr fuzz_services fuzz_cluster_sync
 
 .PHONY: all deps test unit-test kernel-test lua-test cluster-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
         install uninstall install-gen clean stress valgrind
@@ -177,7 +177,8 @@ $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(LIB_SRCS) $(OUTPUT
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iuser -I$(OUTPUT) \
-		-D_GNU_SOURCE $(LIBBPF_CFLAGS) $< user/cidr.c user/services.c user/errors.c -o $@
+		-D_GNU_SOURCE $(LIBBPF_CFLAGS) $< user/cidr.c user/services.c user/cluster_sync.c \
+		user/errors.c -o $@
 
 # A short bounded run for `make test`; `make fuzz` runs each for 10M executions.
 FUZZ_RUNS ?= 10000000

@@ -296,11 +296,12 @@ static bool next_word(const char **p, const char *end, const char **w, size_t *l
 	return *len > 0;
 }
 
+/* Decimal without sign or leading zeros (one spelling per number). */
 static bool parse_u64(const char *s, size_t len, uint64_t *out)
 {
 	uint64_t v = 0;
 
-	if (len == 0 || len > 19)
+	if (len == 0 || len > 19 || (len > 1 && s[0] == '0'))
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] < '0' || s[i] > '9')
@@ -344,10 +345,11 @@ int ca_sync_header_decode(const char *msg, size_t len, struct ca_sync_header *h,
 {
 	const char *p = msg, *end = msg + len, *nl = memchr(msg, '\n', len), *w;
 	char q[QUOTE_MAX];
+	uint64_t interval;
 	size_t wl;
 
 	memset(h, 0, sizeof(*h));
-	if (!nl)
+	if (!nl || nl == msg || nl[-1] == ' ')
 		goto bad;
 	end = nl;
 	if (!next_word(&p, end, &w, &wl) || wl != 3 || memcmp(w, "ca1", 3) != 0)
@@ -358,10 +360,10 @@ int ca_sync_header_decode(const char *msg, size_t len, struct ca_sync_header *h,
 	if (!next_word(&p, end, &w, &wl) || !parse_token(w, wl, h->token) ||
 	    !next_word(&p, end, &w, &wl) || !parse_u64(w, wl, &h->seq) ||
 	    !next_word(&p, end, &w, &wl) || !parse_flags(w, wl, &h->flags) ||
-	    !next_word(&p, end, &w, &wl) || !parse_uint(w, wl, CA_SYNC_INTERVAL_MAX,
-							 &h->interval_ms) ||
-	    h->interval_ms == 0 || p != end)
+	    !next_word(&p, end, &w, &wl) || !parse_u64(w, wl, &interval) ||
+	    interval == 0 || interval > CA_SYNC_INTERVAL_MAX || p != end)
 		goto bad;
+	h->interval_ms = (unsigned)interval;
 	*body = nl + 1;
 	return 0;
 bad:

@@ -264,7 +264,8 @@ static void test_notice_refused(void **state)
 		"ca1 mx2 0123456789abcdef 42 X 100\n", "ca1 mx2 0123456789abcdef 42 FF 100\n",
 		"ca1 mx2 0123456789abcdef 42 - 0\n", "ca1 mx2 0123456789abcdef 42 - 60001\n",
 		"ca1 mx2 0123456789abcdef 42 - 100 extra\n", "ca1  mx2 0123456789abcdef 42 - 100\n",
-		"ca1 mx2 0123456789abcdef 42 -\n",
+		"ca1 mx2 0123456789abcdef 42 -\n", "ca1 mx2 0123456789abcdef 042 - 100\n",
+		"ca1 mx2 0123456789abcdef 42 - 0100\n", "ca1 mx2 0123456789abcdef 42 - 100 \n",
 	};
 	struct ca_sync_header h;
 	struct ca_error err;
