@@ -150,9 +150,7 @@ static int parse_option(struct cli *c, int id, const char *arg)
 	}
 }
 
-/* The namespace to report on: --netns (path or inode), else our own.
- * Prints the error and returns 1 on failure. */
-static int cli_netns(const struct cli *c, uint32_t *inode)
+int cli_netns(const struct cli *c, uint32_t *inode)
 {
 	unsigned long ino;
 	struct stat st;

@@ -37,6 +37,10 @@ struct cli {
 /* Print "connaudit: msg" to stderr and return 1. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The namespace to report on: --netns (path or inode), else our own.
+ * Prints the error and returns 1 on failure. */
+int cli_netns(const struct cli *c, uint32_t *inode);
+
 /* Open the handle for the pin dir in c, switching to --netns if given.
  * Prints the error and returns NULL on failure. */
 struct ca_handle *cli_open(const struct cli *c);
@@ -80,6 +84,18 @@ size_t cli_group_by_prefix(const struct cli_entry *in, size_t n, const struct ca
 
 /* The address of a key as text into buf ("?" if it cannot be formatted). */
 const char *cli_key_addr(const struct ca_key *k, char *buf, size_t len);
+
+/* The cluster agent's record for h's namespace, as status and metrics show
+ * it: present=false when no agent ever ran for it. */
+struct cli_cluster {
+	bool present;
+	bool running;		/* the agent updated it lately */
+	bool exact;		/* cluster counts are exact now */
+	double view_age_s;	/* since the view was last exact (-1: never) */
+	uint64_t now_ms;
+	struct ca_cluster_state st;
+};
+void cli_read_cluster(struct ca_handle *h, struct cli_cluster *out);
 
 /* A pinned link and its program, as bpf_prog_info reports them. */
 struct link_status {

@@ -325,6 +325,11 @@ static bool claim(struct agent *ag, bool claiming)
 	r = command(ag, "claiming the node name");
 	if (!r)
 		return false;
+	if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL) {
+		freeReplyObject(r);
+		redis_down(ag, "unexpected reply to the claim script");
+		return false;
+	}
 	if (r->type == REDIS_REPLY_STRING) {
 		if (!claiming && strncmp(r->str, ag->alive_prefix, strlen(ag->alive_prefix)) == 0) {
 			agent_log(ag, "a newer agent for this node and namespace has taken over; "
@@ -520,16 +525,18 @@ static bool publish_changes(struct agent *ag)
 		changes++;
 	}
 	if (changes) {
+		size_t deletes = hdel.n ? 1 : 0;	/* args_append empties hdel */
+
 		ag->seq++;
 		if (!hset.n && (args_str(&hset, "HSET") || args_str(&hset, ag->key_node)))
 			goto out;
 		args_reset(&ag->a);
 		if (add_meta(ag, &hset) || args_str(&ag->a, "MULTI") ||
-		    args_append(ag, &ag->a) || (hdel.n && args_append(ag, &hdel)) ||
+		    args_append(ag, &ag->a) || (deletes && args_append(ag, &hdel)) ||
 		    args_append(ag, &hset) || args_str(&ag->a, "EXEC") ||
 		    args_append(ag, &ag->a))
 			goto out;
-		replies += 3 + (hdel.n ? 1 : 0);
+		replies += 3 + deletes;
 	}
 	if (queue_publish(ag, &body, 0, changes))
 		goto out;
@@ -571,9 +578,15 @@ static bool read_node(struct agent *ag, struct view_node *n)
 	r = command(ag, "reading a node");
 	if (!r)
 		return false;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
+		/* never a reply to HGETALL: the replies are out of step */
+		freeReplyObject(r);
+		redis_down(ag, "unexpected reply to HGETALL");
+		return false;
+	}
 	n->seq = 0;
 	n->token[0] = '\0';
-	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+	for (size_t i = 0; i + 1 < r->elements; i += 2) {
 		const redisReply *f = r->element[i], *v = r->element[i + 1];
 		struct ca_key k;
 		uint32_t count;

@@ -343,15 +343,14 @@ static bool parse_flags(const char *s, size_t len, unsigned *out)
 int ca_sync_header_decode(const char *msg, size_t len, struct ca_sync_header *h,
 			  const char **body, struct ca_error *err)
 {
-	const char *p = msg, *end = msg + len, *nl = memchr(msg, '\n', len), *w;
+	const char *p = msg, *nl = memchr(msg, '\n', len), *end = nl ? nl : msg + len, *w;
 	char q[QUOTE_MAX];
 	uint64_t interval;
 	size_t wl;
 
 	memset(h, 0, sizeof(*h));
-	if (!nl || nl == msg || nl[-1] == ' ')
+	if (end == msg || end[-1] == ' ')
 		goto bad;
-	end = nl;
 	if (!next_word(&p, end, &w, &wl) || wl != 3 || memcmp(w, "ca1", 3) != 0)
 		goto bad;
 	if (!next_word(&p, end, &w, &wl) || !ca_sync_name_ok(w, wl))
@@ -364,12 +363,12 @@ int ca_sync_header_decode(const char *msg, size_t len, struct ca_sync_header *h,
 	    interval == 0 || interval > CA_SYNC_INTERVAL_MAX || p != end)
 		goto bad;
 	h->interval_ms = (unsigned)interval;
-	*body = nl + 1;
+	*body = nl ? nl + 1 : end;	/* a notice of the header alone may lack its \n */
 	return 0;
 bad:
 	return ca_errf(err, -EINVAL, "refused notice \"%s\": want \"ca1 NODE TOKEN SEQ FLAGS "
 		       "INTERVAL_MS\" on its first line",
-		       ca_quote(msg, nl ? (size_t)(nl - msg) : len, q, sizeof(q)));
+		       ca_quote(msg, (size_t)(end - msg), q, sizeof(q)));
 }
 
 int ca_sync_next_entry(const char **p, const char *end, struct ca_key *k, uint32_t *count,

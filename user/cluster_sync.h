@@ -80,8 +80,8 @@ struct ca_sync_header {
 /* Write the header line into buf. Returns its length, or -ENOSPC. */
 int ca_sync_header_encode(const struct ca_sync_header *h, char *buf, size_t len);
 
-/* Parse the header line of msg; *body points past it. Returns 0 or -EINVAL
- * with a message. */
+/* Parse the header line of msg (its '\n' may be missing when nothing
+ * follows); *body points past it. Returns 0 or -EINVAL with a message. */
 int ca_sync_header_decode(const char *msg, size_t len, struct ca_sync_header *h,
 			  const char **body, struct ca_error *err);
 

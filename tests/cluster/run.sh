@@ -70,7 +70,7 @@ hold() {
   nsenter --net="/run/netns/$(ns_of "$n")" "$holdconns" "$@" >"$out" 2>&1 &
   holders[$n.$tag]=$!
   for _ in $(seq 100); do
-    grep -q '^ready$' "$out" && return 0
+    grep -q '^ready$' "$out" 2>/dev/null && return 0
     kill -0 "${holders[$n.$tag]}" 2>/dev/null || break
     sleep 0.05
   done
@@ -184,6 +184,24 @@ label="SMTP without --cluster stays this node's count"
 got=$("$connaudit" count 127.0.0.0/24 SMTP --pin-dir "$pin" --netns "/run/netns/$(ns_of c)")
 check test "$got" = "$(truth 127.0.0.0/24 c)"
 
+on_a=(--pin-dir "$pin" --netns "/run/netns/$(ns_of a)")
+label="status shows the cluster, Redis, and each node's age"
+out=$("$connaudit" status "${on_a[@]}")
+check test -n "$(echo "$out" | grep "cluster    \"t$$\" as node \"a\": agent pid [0-9]* running, Redis up, 2 other nodes, view exact")" \
+  -a "$(echo "$out" | grep -cE '^  node       [bc] +heard 0\.[0-9] s ago')" = 2
+label="status --json says the same"
+out=$("$connaudit" status --json "${on_a[@]}")
+check test -n "$(echo "$out" | grep '"cluster": {"name": "t'$$'", "node": "a"' | grep '"exact": true' | grep '"name": "b"')"
+label="metrics: nodes seen, view age, exact"
+out=$("$connaudit" metrics "${on_a[@]}")
+check test -n "$(echo "$out" | grep -x 'connaudit_cluster_nodes 2')" \
+  -a -n "$(echo "$out" | grep -x 'connaudit_cluster_exact 1')" \
+  -a -n "$(echo "$out" | grep -x 'connaudit_cluster_view_age_seconds 0.000')" \
+  -a "$(echo "$out" | grep -c '^connaudit_cluster_node_age_seconds{node="[bc]"} 0\.')" = 2
+label="top --cluster: the busiest prefixes over every node"
+got=$("$connaudit" top SMTP --cluster --prefix 24 -n 1 "${on_a[@]}")
+check test "$got" = "$(truth 127.0.0.0/24) 127.0.0.0/24"
+
 label="sessions opened in one node show in every node within 1 s"
 hold c more 'listen=127.0.0.11:25' 'conn=127.0.0.2>127.0.0.11:25*4' &&
   hold c more6 'listen=[fd00:ca::11]:25' 'conn=fd00:ca::3>[fd00:ca::11]:25' && check converged 1
@@ -230,6 +248,10 @@ check flagged "$ttl" c
 label="... with the last known sum"
 got=$(ask a /0)
 check test "$got" = "$before 3"
+label="status and metrics say Redis is down and the view stale"
+out=$("$connaudit" status "${on_a[@]}")
+check test -n "$(echo "$out" | grep 'Redis DOWN, .* view STALE (Redis is unreachable')" \
+  -a -n "$("$connaudit" metrics "${on_a[@]}" | grep -x 'connaudit_cluster_exact 0')"
 label="restart redis-server: exact again without restarting agents"
 start_redis && check converged 5
 
@@ -259,7 +281,25 @@ done
 check $churn_ok
 
 label="agents logged no refused entries"
-check test -z "$(grep -l refused "$tmp"/agent-[abc].log 2>/dev/null)"
+check test -z "$(grep -l -e refused -e unexpected "$tmp"/agent-[abc].log 2>/dev/null)"
+
+# ---- malformed data in Redis -----------------------------------------------------------
+
+label="malformed or out-of-range remote entries are refused, never summed, and flagged"
+redis-cli -s "$sock" hset "ca:{t$$}:node:evil" "25|127.0.0.2" 99999999 "25|127.0.0.02" 1 \
+  "25|127.0.0.3" 1 .seq 1 .tok 0123456789abcdef >/dev/null
+redis-cli -s "$sock" publish "ca:{t$$}:events" "$(printf 'ca1 evil 0123456789abcdef 1 F 100\n')" >/dev/null
+want="$(truth 127.0.0.2) 3"
+for _ in $(seq 20); do got=$(ask a 127.0.0.2); [ "$got" = "$want" ] && break; sleep 0.05; done
+check test "$got" = "$want"
+label="... while its valid entries are counted"
+got=$(ask c 127.0.0.3)
+check test "$got" = "$(( $(truth 127.0.0.3) + 1 )) 3"
+label="... and the refusal is logged and shown by status"
+check test -n "$(grep 'node evil: refused 2 entries of its hash' "$tmp/agent-a.log")" \
+  -a -n "$("$connaudit" status "${on_a[@]}" | grep 'node  *evil .*sent refused entries')"
+label="a node that stops sending drops out after ttl: exact again"
+check converged $((ttl + 1))
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

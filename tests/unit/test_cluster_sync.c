@@ -253,12 +253,16 @@ static void test_notice_round_trip(void **state)
 	assert_int_equal(ca_sync_header_decode(msg, strlen(msg), &back, &body, &err), 0);
 	assert_int_equal(back.flags, CA_SYNC_FLAG_FULL | CA_SYNC_FLAG_INCOMPLETE);
 	assert_int_equal(ca_sync_header_encode(&h, msg, 10), -ENOSPC);
+	/* the header alone, without its newline (as a shell would send it) */
+	assert_int_equal(ca_sync_header_decode("ca1 a 0123456789abcdef 1 F 100", 30, &back,
+					       &body, &err), 0);
+	assert_int_equal(back.flags, CA_SYNC_FLAG_FULL);
 }
 
 static void test_notice_refused(void **state)
 {
 	static const char *const bad[] = {
-		"", "ca1 mx2 0123456789abcdef 42 - 100", "ca2 mx2 0123456789abcdef 42 - 100\n",
+		"", "ca1 mx2 0123456789abcdef 42 - 100 ", "ca2 mx2 0123456789abcdef 42 - 100\n",
 		"ca1 m:x 0123456789abcdef 42 - 100\n", "ca1 mx2 0123456789ABCDEF 42 - 100\n",
 		"ca1 mx2 0123456789abcde 42 - 100\n", "ca1 mx2 0123456789abcdef -1 - 100\n",
 		"ca1 mx2 0123456789abcdef 42 X 100\n", "ca1 mx2 0123456789abcdef 42 FF 100\n",
