@@ -259,7 +259,8 @@ LDCONFIG   ?= ldconfig
 # /usr/local/lib/x86_64-linux-gnu/lua/5.4; packages (PREFIX=/usr) go to
 # lua5.4.pc's INSTALL_CMOD, /usr/lib/x86_64-linux-gnu/lua/5.4.
 LUA_CMODDIR ?= $(if $(filter /usr,$(PREFIX)),$(shell pkg-config --variable=INSTALL_CMOD lua5.4),$(PREFIX)/lib/lua/5.4)
-UNITS := connaudit.service connaudit-metrics.service connaudit-metrics.timer
+UNITS := connaudit.service connaudit-metrics.service connaudit-metrics.timer \
+         connaudit-cluster.service
 comma := ,
 
 # Installed as they are (or as install-gen made them): SOURCE,DESTINATION,MODE.

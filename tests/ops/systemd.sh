@@ -31,9 +31,10 @@ verify() {
 }
 
 check_verify() {
-	check "systemd-analyze verify: connaudit.service, connaudit-metrics.{service,timer}" \
+	check "systemd-analyze verify: connaudit.service, connaudit-metrics.{service,timer}, connaudit-cluster.service" \
 		verify "$UNITS/connaudit.service" "$UNITS/connaudit-metrics.service" \
-		"$UNITS/connaudit-metrics.timer" || sed 's/^/    /' "$TMP/verify.out"
+		"$UNITS/connaudit-metrics.timer" "$UNITS/connaudit-cluster.service" ||
+		sed 's/^/    /' "$TMP/verify.out"
 	sed 's/^RemainAfterExit=yes/RemainAfterExit=yes\nRemainAfterExist=yes/' \
 		"$UNITS/connaudit.service" > "$TMP/typo.service"
 	check_fails "... and it does catch a misspelt key" verify "$TMP/typo.service"
