@@ -24,7 +24,7 @@ static int url_error(struct ca_error *err, const char *shown, const char *why)
 	char q[QUOTE_MAX];
 
 	return ca_errf(err, -EINVAL, "invalid Redis URL \"%s\": %s (forms: "
-		       "redis://[user[:password]@]host[:port][/db], unix:///path/to/socket)",
+		       "redis://[user[:password]@]host[:port][/db], unix://[user[:password]@]/path)",
 		       ca_quote(shown, strlen(shown), q, sizeof(q)), why);
 }
 
@@ -80,24 +80,6 @@ static bool parse_uint(const char *s, size_t len, unsigned max, unsigned *out)
 	return true;
 }
 
-static int parse_unix_url(const char *url, const char *rest, struct ca_redis_url *out,
-			  struct ca_error *err)
-{
-	const char *q = strchr(rest, '?');
-	size_t len = q ? (size_t)(q - rest) : strlen(rest);
-
-	if (len == 0 || rest[0] != '/')
-		return url_error(err, url, "unix:// needs an absolute path (unix:///run/redis.sock)");
-	if (len >= sizeof(out->path))
-		return url_error(err, url, "the socket path is longer than 107 bytes");
-	memcpy(out->path, rest, len);
-	out->path[len] = '\0';
-	if (q && (strncmp(q, "?db=", 4) != 0 || !parse_uint(q + 4, strlen(q + 4), DB_MAX, &out->db)))
-		return url_error(err, url, "the only query is ?db=N (0..65535)");
-	out->unix_socket = true;
-	return 0;
-}
-
 /* "user:password@" or "password@" parts before host; `shown` hides them. */
 static int parse_userinfo(const char *url, const char *s, size_t len,
 			  struct ca_redis_url *out, struct ca_error *err)
@@ -114,6 +96,36 @@ static int parse_userinfo(const char *url, const char *s, size_t len,
 }
 
 /* "host", "host:port", "[v6]" or "[v6]:port" in s[0..len). */
+/* "unix://[user[:password]@]/path[?db=N]" after the scheme: rest. */
+static int parse_unix_url(const char *url, const char *rest, struct ca_redis_url *out,
+			  struct ca_error *err)
+{
+	const char *at = rest[0] == '/' ? NULL : strstr(rest, "@/");
+	const char *q;
+	size_t len;
+
+	if (at) {
+		int rc = parse_userinfo(url, rest, (size_t)(at - rest), out, err);
+
+		if (rc)
+			return rc;
+		rest = at + 1;
+		url = "unix://***@/...";	/* quote no password from here on */
+	}
+	q = strchr(rest, '?');
+	len = q ? (size_t)(q - rest) : strlen(rest);
+	if (len == 0 || rest[0] != '/')
+		return url_error(err, url, "unix:// needs an absolute path (unix:///run/redis.sock)");
+	if (len >= sizeof(out->path))
+		return url_error(err, url, "the socket path is longer than 107 bytes");
+	memcpy(out->path, rest, len);
+	out->path[len] = '\0';
+	if (q && (strncmp(q, "?db=", 4) != 0 || !parse_uint(q + 4, strlen(q + 4), DB_MAX, &out->db)))
+		return url_error(err, url, "the only query is ?db=N (0..65535)");
+	out->unix_socket = true;
+	return 0;
+}
+
 static int parse_host_port(const char *url, const char *s, size_t len, struct ca_redis_url *out,
 			   struct ca_error *err)
 {

@@ -42,7 +42,7 @@ struct ca_redis_url {
 };
 
 /* Parse redis://[user[:password]@]host[:port][/db] (user and password may
- * be %-encoded; host may be [IPv6]) or unix:///path[?db=N]. Returns 0 or
+ * be %-encoded; host may be [IPv6]) or unix://[user[:password]@]/path[?db=N]. Returns 0 or
  * -EINVAL with a message quoting the URL (without its password). */
 int ca_redis_url_parse(const char *url, struct ca_redis_url *out, struct ca_error *err);
 

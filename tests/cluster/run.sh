@@ -46,20 +46,25 @@ start_redis() {
     --appendonly no --dir "$tmp" >>"$tmp/redis.log" 2>&1 &
   redis_pid=$!
   for _ in $(seq 100); do
-    redis-cli -s "$sock" ping 2>/dev/null | grep -q PONG && return 0
+    redis-cli -s "$sock" ping 2>/dev/null | grep -q PONG && break
     sleep 0.05
   done
+  # node c logs in as user c, with the ACL documented in connaudit(8)
+  redis-cli -s "$sock" ACL SETUSER c on '>pw-c' resetkeys "~ca:{t$$}:*" resetchannels \
+    "&ca:{t$$}:events" -@all +hset +hdel +hgetall +del +pexpire +multi +exec +publish \
+    +subscribe +scan +eval +get +set +select +auth 2>&1 | grep -qx OK && return 0
   echo "redis-server did not start:"; cat "$tmp/redis.log"; return 1
 }
 
-# start_agent NODE [NS] [extra args]: the agent for NODE, in NS (default NODE's).
+# start_agent NODE: the agent for NODE in its namespace (c as ACL user c).
 start_agent() {
-  local n=$1 ns=${2:-$1}
-  shift; [ $# -gt 0 ] && shift
+  local n=$1 ns=$1 url="unix://$sock" password=
+  [ "$n" = c ] && url="unix://c@$sock" password=pw-c
   # nsenter itself, not in_ns: nsenter execs the agent, so $! is its pid
-  nsenter --net="/run/netns/$(ns_of "$ns")" "$connaudit" cluster --redis "unix://$sock" --node "$n" --cluster "t$$" \
+  CONNAUDIT_REDIS_PASSWORD=$password nsenter --net="/run/netns/$(ns_of "$ns")" "$connaudit" cluster \
+    --redis "$url" --node "$n" --cluster "t$$" \
     --pin-dir "$pin" --netns "/run/netns/$(ns_of "$ns")" --interval "$interval" \
-    --ttl "$ttl" "$@" >>"$tmp/agent-$n.log" 2>&1 &
+    --ttl "$ttl" >>"$tmp/agent-$n.log" 2>&1 &
   agent[$n]=$!
 }
 
@@ -280,6 +285,12 @@ for round in 1 2 3 4; do
 done
 check $churn_ok
 
+label="... node c, confined by the documented ACL, took part throughout"
+check test -z "$(grep -i -e 'NOPERM' -e 'AUTH' "$tmp/agent-c.log")" \
+  -a -n "$(grep 'connected to Redis' "$tmp/agent-c.log")"
+label="... and the ACL does confine it"
+got=$(redis-cli -s "$sock" --user c --pass pw-c --no-auth-warning set other:key 1 2>&1)
+check test -n "$(echo "$got" | grep NOPERM)"
 label="agents logged no refused entries"
 check test -z "$(grep -l -e refused -e unexpected "$tmp"/agent-[abc].log 2>/dev/null)"
 

@@ -63,6 +63,13 @@ static void test_url_unix(void **state)
 	assert_int_equal(ca_redis_url_parse("unix:///tmp/r.sock?db=5", &u, &err), 0);
 	assert_string_equal(u.path, "/tmp/r.sock");
 	assert_int_equal(u.db, 5);
+	assert_int_equal(ca_redis_url_parse("unix://mx1:p%3Aw@/run/r.sock", &u, &err), 0);
+	assert_string_equal(u.user, "mx1");
+	assert_string_equal(u.password, "p:w");
+	assert_string_equal(u.path, "/run/r.sock");
+	assert_int_equal(ca_redis_url_parse("unix://mx1@/run/r.sock", &u, &err), 0);
+	assert_string_equal(u.user, "mx1");
+	assert_string_equal(u.password, "");
 }
 
 static void test_url_bad(void **state)
@@ -71,7 +78,7 @@ static void test_url_bad(void **state)
 		"", "localhost:6379", "http://x", "redis://", "redis://:6379", "redis://h:0",
 		"redis://h:65536", "redis://h:12x", "redis://h/x", "redis://h/70000",
 		"redis://[::1", "redis://[::1]x", "unix://", "unix://relative.sock",
-		"unix:///s?db=x", "unix:///s?foo=1", "redis://u:p%4@h", "redis://u:%00@h",
+		"unix:///s?db=x", "unix:///s?foo=1", "unix://u@", "unix://u:%zz@/s", "redis://u:p%4@h", "redis://u:%00@h",
 	};
 	struct ca_redis_url u;
 	struct ca_error err;
