@@ -4,6 +4,7 @@
 #   make demo       build, load, open sample connections in a netns, show counts
 #   make vmtest     the kernel tests inside qemu on Debian's 6.1 kernel
 #   make bench      benchmarks (not tests: nothing is timed in CI)
+#   make bench-cluster  cluster propagation delay, query cost, Redis traffic
 #   make install    PREFIX (default /usr/local) and DESTDIR honoured; make uninstall
 #   make ops-test   install, metrics, systemd units, non-root readers, bpftool
 #   make cluster-test  three namespaces as nodes sharing counts through Redis
@@ -62,7 +63,7 @@ CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 UNIT_TESTS := test_cidr test_services test_count test_cluster_sync
 FUZZERS    := fuzz_cidr fuzz_services fuzz_cluster_sync
 
-.PHONY: all deps test unit-test kernel-test lua-test cluster-test ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
+.PHONY: all deps test unit-test kernel-test lua-test cluster-test bench-cluster ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
         install uninstall install-gen clean stress valgrind
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -229,6 +230,18 @@ $(OUTPUT)/bench/lua_vs_c: bench/lua_vs_c.c lua/audit.c lua/msys_audit.h $(OUTPUT
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -Ilua $(LUA_CFLAGS) $(LIBBPF_CFLAGS) bench/lua_vs_c.c lua/audit.c \
 		$(OUTPUT)/libconnaudit.a $(LDFLAGS) $(shell pkg-config --libs lua5.4) $(LIBBPF_LIBS) -o $@
+
+# The cluster benchmark (bench/cluster.sh): propagation delay, query cost,
+# Redis traffic and agent CPU; BENCH_QUICK=1 for a smoke run.
+$(OUTPUT)/bench/cluster: bench/cluster.c bench/bench.h tests/kernel/netlib.c tests/kernel/netlib.h \
+			 $(OUTPUT)/libconnaudit.a
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Ibench -Itests/kernel $(LIBBPF_CFLAGS) bench/cluster.c tests/kernel/netlib.c \
+		$(OUTPUT)/libconnaudit.a $(LDFLAGS) $(LIBBPF_LIBS) -o $@
+
+bench-cluster: all $(OUTPUT)/bench/cluster
+	$(Q)bench/cluster.sh $(OUTPUT)
 
 demo-lua: all $(OUTPUT)/tests/holdconns
 	$(Q)scripts/lua-policy-demo $(OUTPUT)

@@ -140,7 +140,7 @@ struct ca_config {
  * the same keys as ca_peers and ca_prefixes (per peer, per configured
  * prefix, per-port total), so that a cluster query adds one lookup per key.
  */
-#define CA_REMOTE_MAX_ENTRIES	(1u << 20)
+#define CA_REMOTE_MAX_ENTRIES	(1u << 18)
 
 /* Nodes listed in ca_cluster_state (the sum may hold more). */
 #define CA_CLUSTER_NODES_MAX	16
