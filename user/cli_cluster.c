@@ -44,6 +44,7 @@
 #define NOTICE_MAX_ENTRIES	1000	/* more changes: the notice says "re-read" */
 #define HSET_CHUNK		1000	/* field/value pairs per HSET of a snapshot */
 #define KEY_MAX			(CA_CLUSTER_NAME_MAX * 2 + 32)
+#define STALE_CHECK_MS		1000	/* how often to check the pins are still ours */
 #define IDENTITY_MAX		(PATH_MAX + 128)
 #define AGENT_STOPPED		"the agent stopped"	/* the record's last reason */
 
@@ -86,12 +87,12 @@ struct agent {
 	redisContext *cmd, *sub;
 	bool up;
 	uint64_t connected_ms, own_heard_ms, next_connect_ms, backoff_ms, next_refresh_ms;
-	uint64_t seq;
+	uint64_t seq, next_stale_check_ms;
 	char redis_error[128];
 	struct args a;
 	/* what the record says */
 	uint64_t exact_ms;
-	enum { AGENT_RUNNING, AGENT_REPLACED, AGENT_REFUSED } state;
+	enum { AGENT_RUNNING, AGENT_REPLACED, AGENT_FAILED } state;	/* FAILED: exit 1 */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -340,7 +341,7 @@ static bool claim(struct agent *ag, bool claiming)
 				  "(%.*s); give this one another --node, or stop that one (a dead "
 				  "agent's claim expires after its --ttl)", ag->node, (int)r->len,
 				  r->str);
-			ag->state = AGENT_REFUSED;
+			ag->state = AGENT_FAILED;
 		}
 		freeReplyObject(r);
 		return false;
@@ -884,6 +885,16 @@ static void read_pending_nodes(struct agent *ag)
 
 static void tick(struct agent *ag, uint64_t now)
 {
+	/* after an unload (and load), these maps are no one's: start afresh */
+	if (now >= ag->next_stale_check_ms) {
+		ag->next_stale_check_ms = now + STALE_CHECK_MS;
+		if (ca_handle_stale(ag->h)) {
+			agent_log(ag, "the auditor was unloaded or reloaded; exiting so that a "
+				  "new agent (systemd restarts it) serves the new maps");
+			ag->state = AGENT_FAILED;
+			return;
+		}
+	}
 	if (ag->up && now >= ag->next_refresh_ms)
 		claim(ag, false);
 	if (ag->up)
@@ -937,7 +948,7 @@ static int run(struct agent *ag)
 		wait_for_notices(ag, ag->up ? next_tick : (next_tick < ag->next_connect_ms ?
 							   next_tick : ag->next_connect_ms));
 	}
-	return ag->state == AGENT_REFUSED;
+	return ag->state == AGENT_FAILED;
 }
 
 /* On a clean stop: leave the cluster at once rather than after --ttl. */

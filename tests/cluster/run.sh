@@ -312,5 +312,16 @@ check test -n "$(grep 'node evil: refused 2 entries of its hash' "$tmp/agent-a.l
 label="a node that stops sending drops out after ttl: exact again"
 check converged $((ttl + 1))
 
+label="unload and load under running agents: they exit (for systemd to restart them)"
+"$connaudit" unload --pin-dir "$pin" --quiet && "$connaudit" load --pin-dir "$pin" --quiet
+exited=0
+for _ in $(seq 60); do
+  exited=0
+  for n in "${nodes[@]}"; do kill -0 "${agent[$n]}" 2>/dev/null || exited=$((exited + 1)); done
+  [ "$exited" = 3 ] && break
+  sleep 0.1
+done
+check test "$exited" = 3 -a "$(grep -c 'unloaded or reloaded' "$tmp"/agent-[abc].log | awk -F: '{s += $2} END {print s}')" -ge 3
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
