@@ -46,6 +46,7 @@ build = {
          sources = {
             "lua/audit.c",
             "user/cidr.c",
+            "user/cluster_query.c",
             "user/count.c",
             "user/errors.c",
             "user/handle.c",
