@@ -730,12 +730,12 @@ static bool discover_nodes(struct agent *ag, uint64_t now)
 		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
 		for (size_t i = 0; i < r->element[1]->elements; i++) {
 			const redisReply *k = r->element[1]->element[i];
-			const char *name = k->str + prefix;
 
 			if (k->type != REDIS_REPLY_STRING || k->len <= prefix ||
-			    !ca_sync_name_ok(name, k->len - prefix) || strcmp(name, ag->node) == 0)
+			    !ca_sync_name_ok(k->str + prefix, k->len - prefix) ||
+			    strcmp(k->str + prefix, ag->node) == 0)
 				continue;
-			view_node_get(&ag->view, name, now);
+			view_node_get(&ag->view, k->str + prefix, now);
 		}
 		freeReplyObject(r);
 	} while (strcmp(cursor, "0") != 0);
