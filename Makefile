@@ -60,7 +60,7 @@ CLI_SRCS := user/cli.c user/cli_inspect.c user/cli_metrics.c user/cli_cluster.c 
             user/cluster_view.c user/keytab.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
-UNIT_TESTS := test_cidr test_services test_count test_cluster_sync
+UNIT_TESTS := test_cidr test_services test_count test_cluster_sync test_keytab
 FUZZERS    := fuzz_cidr fuzz_services fuzz_cluster_sync
 
 .PHONY: all deps test unit-test kernel-test lua-test cluster-test bench-cluster ops-test fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
@@ -127,6 +127,11 @@ $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(OUTPUT)/libconnaudit.a $(wildcard 
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(OUTPUT)/libconnaudit.a $(LDFLAGS) \
 		-lcmocka $(LIBBPF_LIBS) -o $@
+
+# The cluster agent's table is the command's, not the library's.
+$(OUTPUT)/tests/test_keytab: tests/unit/test_keytab.c user/keytab.c user/keytab.h | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< user/keytab.c $(LDFLAGS) -lcmocka -o $@
 
 # The real-kernel scenarios; linked statically so the same binary runs in the VM.
 KTEST_SRCS := tests/kernel/scenarios.c tests/kernel/netlib.c tests/kernel/truth.c \
