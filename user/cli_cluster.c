@@ -40,7 +40,7 @@
 #define BACKOFF_MIN_MS		100
 #define BACKOFF_MAX_MS		2000
 #define SILENT_INTERVALS	3	/* a node this many intervals quiet: view not exact */
-#define SILENT_SLACK_MS		100
+#define SILENT_SLACK_MS		250
 #define NOTICE_MAX_ENTRIES	1000	/* more changes: the notice says "re-read" */
 #define HSET_CHUNK		1000	/* field/value pairs per HSET of a snapshot */
 #define KEY_MAX			(CA_CLUSTER_NAME_MAX * 2 + 32)

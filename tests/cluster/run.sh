@@ -323,5 +323,8 @@ for _ in $(seq 60); do
 done
 check test "$exited" = 3 -a "$(grep -c 'unloaded or reloaded' "$tmp"/agent-[abc].log | awk -F: '{s += $2} END {print s}')" -ge 3
 
+label="no agent reported a sanitizer finding (make SANITIZE=1)"
+check test -z "$(grep -l Sanitizer "$tmp"/agent-*.log 2>/dev/null)"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
