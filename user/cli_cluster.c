@@ -981,6 +981,20 @@ static void leave(struct agent *ag)
 
 /* ---- setup ------------------------------------------------------------------------------------ */
 
+/* Print the message and return EXIT_USAGE. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cli_fail("%s", msg);
+	return EXIT_USAGE;
+}
+
 static int read_password_file(const char *path, char *out, size_t len)
 {
 	FILE *f = fopen(path, "re");
@@ -1035,10 +1049,10 @@ static int setup(struct agent *ag, const struct cli *c)
 	char host[256] = "?";
 
 	if (!c->redis || !c->node)
-		return cli_fail("cluster needs --redis URL and --node NAME, e.g. `connaudit "
-				"cluster --redis unix:///run/redis/redis.sock --node mx1`");
+		return usage_error("cluster needs --redis URL and --node NAME, e.g. `connaudit "
+				   "cluster --redis unix:///run/redis/redis.sock --node mx1`");
 	if (ca_redis_url_parse(c->redis, &ag->url, &err))
-		return cli_fail("--redis: %s", err.msg);
+		return usage_error("--redis: %s", err.msg);
 	if (c->redis_password_file) {
 		if (read_password_file(c->redis_password_file, ag->url.password,
 				       sizeof(ag->url.password)))
@@ -1052,17 +1066,17 @@ static int setup(struct agent *ag, const struct cli *c)
 	if (c->argc == 1 && c->cluster && !c->cluster_name)
 		ag->cluster = c->argv[0];
 	else if (c->argc)
-		return cli_fail("cluster: unexpected argument '%s'", c->argv[0]) ? EXIT_USAGE : 0;
+		return usage_error("cluster: unexpected argument '%s'", c->argv[0]);
 	if (!ca_sync_name_ok(ag->node, strlen(ag->node)))
-		return cli_fail("--node \"%s\": a node name is 1..%d characters of A-Z a-z "
+		return usage_error("--node \"%s\": a node name is 1..%d characters of A-Z a-z "
 				"0-9 _ . -", ag->node, CA_CLUSTER_NAME_MAX - 1);
 	if (!ca_sync_name_ok(ag->cluster, strlen(ag->cluster)))
-		return cli_fail("--cluster \"%s\": a cluster name is 1..%d characters of "
+		return usage_error("--cluster \"%s\": a cluster name is 1..%d characters of "
 				"A-Z a-z 0-9 _ . -", ag->cluster, CA_CLUSTER_NAME_MAX - 1);
 	ag->interval_ms = c->interval_ms ? (unsigned)c->interval_ms : DEFAULT_INTERVAL_MS;
 	ag->ttl_ms = (unsigned)(c->ttl_s ? c->ttl_s : DEFAULT_TTL_S) * 1000;
 	if (ag->ttl_ms <= (SILENT_INTERVALS + 1) * ag->interval_ms)
-		return cli_fail("--ttl must exceed %d intervals (%u ms), or a live node would "
+		return usage_error("--ttl must exceed %d intervals (%u ms), or a live node would "
 				"drop out", SILENT_INTERVALS + 1, (SILENT_INTERVALS + 1) *
 				ag->interval_ms);
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))

@@ -185,6 +185,12 @@ check test "$rc" = 3 -a -n "$(echo "$got" | grep 'no cluster agent')"
 label="count --cluster works for any service"
 got=$("$connaudit" count 127.0.0.0/24 SMTP --cluster --pin-dir "$pin" --netns "/run/netns/$(ns_of c)")
 check test "$got" = "$(truth 127.0.0.0/24)"
+label="a bad --redis URL or node name is a usage error (exit 2) that names it"
+"$connaudit" cluster --redis "http://$sock" --node x --pin-dir "$pin" 2>"$tmp/usage.log"
+rc1=$?
+"$connaudit" cluster --redis "unix://$sock" --node 'x y' --pin-dir "$pin" 2>>"$tmp/usage.log"
+rc2=$?
+check test "$rc1$rc2" = 22 -a "$(grep -c -e 'invalid Redis URL' -e '--node "x y"' "$tmp/usage.log")" = 2
 label="SMTP without --cluster stays this node's count"
 got=$("$connaudit" count 127.0.0.0/24 SMTP --pin-dir "$pin" --netns "/run/netns/$(ns_of c)")
 check test "$got" = "$(truth 127.0.0.0/24 c)"
