@@ -57,6 +57,7 @@ LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 LIB_VERSION := 1.0.0
 LIB_SONAME  := libconnaudit.so.$(firstword $(subst ., ,$(LIB_VERSION)))
 CLI_SRCS := user/cli.c user/cli_inspect.c user/cli_metrics.c user/cli_cluster.c \
+            user/cluster_redis.c user/cluster_publish.c user/cluster_receive.c \
             user/cluster_view.c user/keytab.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
@@ -109,7 +110,8 @@ $(OUTPUT)/libconnaudit.so: $(LIB_OBJS)
 # Only the command serves HTTP (metrics --listen): the library stays without it.
 # Only the command talks to Redis (cluster): hiredis stays out of the library.
 $(OUTPUT)/obj/cli_metrics.o: CFLAGS += $(MHD_CFLAGS)
-$(OUTPUT)/obj/cli_cluster.o: CFLAGS += $(HIREDIS_CFLAGS)
+$(OUTPUT)/obj/cli_cluster.o $(OUTPUT)/obj/cluster_redis.o $(OUTPUT)/obj/cluster_publish.o \
+$(OUTPUT)/obj/cluster_receive.o: CFLAGS += $(HIREDIS_CFLAGS)
 $(OUTPUT)/connaudit: $(CLI_OBJS) $(OUTPUT)/libconnaudit.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LIBBPF_LIBS) $(MHD_LIBS) $(HIREDIS_LIBS) -o $@
