@@ -4,11 +4,13 @@
 #   make demo       build, load, open sample connections in a netns, show counts
 #   make vmtest     the kernel tests inside qemu on Debian's 6.1 kernel
 #   make bench      benchmarks (not tests: nothing is timed in CI)
+#   make bench-cluster  cluster propagation delay, query cost, Redis traffic
 #   make install    PREFIX (default /usr/local) and DESTDIR honoured; make uninstall
 #   make deb        Debian packages into build/deb/ (dpkg-buildpackage on a clean copy)
 #   make ops-test   install, metrics, systemd units, non-root readers, bpftool
 #   make postfix-test  a real Postfix asking `connaudit policyd` (in make test)
 #   make bench-policyd the policy server's answers/s and latency; Postfix with and without it
+#   make cluster-test  three namespaces as nodes sharing counts through Redis
 #   make stress     randomized churn against the kernel, STRESS_EVENTS (100000) each
 #   make valgrind   the unit tests and the command under memcheck
 #   V=1 shows full commands; SANITIZE=1 builds with ASan/UBSan.
@@ -27,6 +29,8 @@ LIBBPF_LIBS   = $(shell pkg-config --libs libbpf)
 LUA_CFLAGS    = $(shell pkg-config --cflags lua5.4)
 MHD_CFLAGS    = $(shell pkg-config --cflags libmicrohttpd)
 MHD_LIBS      = $(shell pkg-config --libs libmicrohttpd)
+HIREDIS_CFLAGS = $(shell pkg-config --cflags hiredis)
+HIREDIS_LIBS   = $(shell pkg-config --libs hiredis)
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -g -O2
@@ -52,6 +56,7 @@ endif
 # The library: one file per concern. loader.o embeds the BPF object.
 LIB_SRCS := user/cidr.c user/services.c user/count.c user/handle.c \
             user/monitors.c user/rates.c \
+            user/cluster_maps.c user/cluster_query.c user/cluster_sync.c \
             user/loader.c user/seed.c user/sysfs.c user/errors.c user/ports.c user/iter.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 LIB_VERSION := 1.0.0
@@ -59,17 +64,21 @@ LIB_SONAME  := libconnaudit.so.$(firstword $(subst ., ,$(LIB_VERSION)))
 CLI_SRCS := user/cli.c user/cli_load.c user/cli_count.c user/cli_inspect.c user/cli_metrics.c \
             user/cli_connections.c user/cli_policyd.c user/cli_policyd_listen.c \
             user/policy_request.c user/policy_rules.c \
-            user/cli_health_log.c user/cli_watch.c
+            user/cli_health_log.c user/cli_watch.c \
+            user/cli_cluster.c user/cluster_redis.c user/cluster_publish.c user/cluster_receive.c \
+            user/cluster_view.c user/keytab.c
 CLI_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(CLI_SRCS))
 
 UNIT_TESTS := test_cidr test_services test_count test_iter test_ports test_monitors test_rates \
-              test_policy_request test_policy_rules test_health_log
-FUZZERS    := fuzz_cidr fuzz_services fuzz_monitors fuzz_policy_request fuzz_policy_rules
+              test_policy_request test_policy_rules test_health_log \
+              test_cluster_sync test_keytab
+FUZZERS    := fuzz_cidr fuzz_services fuzz_monitors fuzz_policy_request fuzz_policy_rules \
+              fuzz_cluster_sync
 # The policy server's parsers: pure C, linked into the command, its unit
 # tests and its fuzzers.
 POLICY_OBJS := $(OUTPUT)/obj/policy_request.o $(OUTPUT)/obj/policy_rules.o
 
-.PHONY: all lua-modules lua-modules-found deps test unit-test kernel-test cli-test lua-test ops-test postfix-test bench-policyd fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
+.PHONY: all lua-modules lua-modules-found deps test unit-test kernel-test cli-test lua-test ops-test postfix-test bench-policyd cluster-test bench-cluster fuzz-smoke fuzz demo demo-lua vmtest bench bench-smoke \
         install uninstall install-gen clean stress valgrind deb
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -123,10 +132,13 @@ $(OUTPUT)/libconnaudit.so: $(LIB_OBJS) $(OUTPUT)/libconnaudit.map
 		$(LDFLAGS) $(LIB_OBJS) $(LIBBPF_LIBS) -o $@
 
 # Only the command serves HTTP (metrics --listen): the library stays without it.
+# Only the command talks to Redis (cluster): hiredis stays out of the library.
 $(OUTPUT)/obj/cli_metrics.o: CFLAGS += $(MHD_CFLAGS)
+$(OUTPUT)/obj/cli_cluster.o $(OUTPUT)/obj/cluster_redis.o $(OUTPUT)/obj/cluster_publish.o \
+$(OUTPUT)/obj/cluster_receive.o: CFLAGS += $(HIREDIS_CFLAGS)
 $(OUTPUT)/connaudit: $(CLI_OBJS) $(OUTPUT)/libconnaudit.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LIBBPF_LIBS) $(MHD_LIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LIBBPF_LIBS) $(MHD_LIBS) $(HIREDIS_LIBS) -o $@
 
 # The Lua module, one build per Lua C API whose headers are installed:
 # build/lua/VERSION/msys/audit.so, require('msys.audit') with
@@ -171,6 +183,11 @@ $(OUTPUT)/tests/test_health_log: tests/unit/test_health_log.c $(OUTPUT)/obj/cli_
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(OUTPUT)/obj/cli_health_log.o $(OUTPUT)/libconnaudit.a $(LDFLAGS) \
 		-lcmocka $(LIBBPF_LIBS) -o $@
+
+# The cluster agent's table is the command's, not the library's.
+$(OUTPUT)/tests/test_keytab: tests/unit/test_keytab.c user/keytab.c user/keytab.h | $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< user/keytab.c $(LDFLAGS) -lcmocka -o $@
 
 # The real-kernel scenarios; linked statically so the same binary runs in the VM.
 KTEST_SRCS := tests/kernel/scenarios.c tests/kernel/netlib.c tests/kernel/truth.c \
@@ -232,6 +249,10 @@ lua-test: $(OUTPUT)/lua/msys/audit.so $(OUTPUT)/connaudit $(OUTPUT)/tests/holdco
 	$(Q)$(SANITIZE_PATH) tests/lua/run.sh $(OUTPUT)
 	$(Q)$(SANITIZE_PATH) tests/lua/haproxy.sh $(OUTPUT)
 
+# Three namespaces as three nodes, a real redis-server on a UNIX socket.
+cluster-test: $(OUTPUT)/connaudit $(OUTPUT)/tests/holdconns
+	$(Q)tests/cluster/run.sh $(OUTPUT)
+
 # Needs root for most of it; what cannot run here says "skip".
 ops-test: all $(OUTPUT)/tests/holdconns
 	$(Q)$(SANITIZE_PATH) tests/ops/run.sh $(OUTPUT)
@@ -245,7 +266,7 @@ postfix-test: $(OUTPUT)/connaudit $(OUTPUT)/tests/smtpsession $(OUTPUT)/bench/po
 	$(Q)tests/postfix/run.sh $(OUTPUT)
 
 FUZZ_SRCS := user/cidr.c user/services.c user/monitors.c user/errors.c user/policy_request.c \
-             user/policy_rules.c
+             user/policy_rules.c user/cluster_sync.c
 $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(FUZZ_SRCS) $(LIB_SRCS) $(OUTPUT)/connaudit.skel.h
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
@@ -265,6 +286,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory kernel-test
 	$(Q)$(MAKE) --no-print-directory cli-test
 	$(Q)$(MAKE) --no-print-directory lua-test
+	$(Q)$(MAKE) --no-print-directory cluster-test
 	$(Q)$(MAKE) --no-print-directory ops-test
 	$(Q)$(MAKE) --no-print-directory postfix-test
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
@@ -313,6 +335,18 @@ bench-policyd: all $(OUTPUT)/bench/policyd
 	$(Q)bench/policyd.sh $(OUTPUT)
 	$(Q)bench/postfix.sh $(OUTPUT)
 
+# The cluster benchmark (bench/cluster.sh): propagation delay, query cost,
+# Redis traffic and agent CPU; BENCH_QUICK=1 for a smoke run.
+$(OUTPUT)/bench/cluster: bench/cluster.c bench/bench.h tests/kernel/netlib.c tests/kernel/netlib.h \
+			 $(OUTPUT)/libconnaudit.a
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Ibench -Itests/kernel $(LIBBPF_CFLAGS) bench/cluster.c tests/kernel/netlib.c \
+		$(OUTPUT)/libconnaudit.a $(LDFLAGS) $(LIBBPF_LIBS) -o $@
+
+bench-cluster: all $(OUTPUT)/bench/cluster
+	$(Q)bench/cluster.sh $(OUTPUT)
+
 demo-lua: all $(OUTPUT)/tests/holdconns
 	$(Q)scripts/lua-policy-demo $(OUTPUT)
 
@@ -353,7 +387,7 @@ LUA_CMODDIR_5.4 ?= $(LUA_CMODDIR)
 lua_cmoddir = $(or $(LUA_CMODDIR_$(1)),$(if $(filter /usr,$(PREFIX)),$(shell \
 	pkg-config --variable=INSTALL_CMOD $(lua_pc_$(1))),$(PREFIX)/lib/lua/$(1)))
 UNITS := connaudit.service connaudit-metrics.service connaudit-metrics.timer \
-         connaudit-policyd.socket connaudit-policyd.service
+         connaudit-policyd.socket connaudit-policyd.service connaudit-cluster.service
 LUA_EXAMPLES := connection_limit.lua haproxy.lua
 comma := ,
 

@@ -105,6 +105,7 @@ struct ca_service {
 	char name[CA_SERVICE_NAME_MAX];
 	uint16_t ports[CA_SERVICE_PORTS_MAX];
 	unsigned nports;
+	bool cluster;		/* counted cluster-wide (inbound_cidr) */
 };
 
 /* The service table: built-ins plus the config file. Plain data, no
@@ -112,6 +113,9 @@ struct ca_service {
 struct ca_services {
 	struct ca_service svc[CA_SERVICES_MAX];
 	unsigned n;
+	/* Momentum's inbound_cidr: SMTP's ports, counted cluster-wide; kept
+	 * in step with SMTP unless the config names inbound_cidr itself */
+	struct ca_service inbound_cidr;
 };
 
 /* Fill `s` with the built-in services (SMTP 25, Control 2025, ECStream 1825,
@@ -130,9 +134,10 @@ int ca_services_load(struct ca_services *s, const char *path, struct ca_error *e
 int ca_services_parse(struct ca_services *s, const char *text, size_t len,
 		      const char *origin, struct ca_error *err);
 
-/* Find a service by name (case-sensitive, as Momentum does). Returns NULL
- * with a message listing the known names, or explaining that a
- * clustering-only service (ECmmove2, inbound_cidr) is not available. */
+/* Find a service by name (case-sensitive, as Momentum does). "inbound_cidr"
+ * is SMTP's ports with `cluster` set (unless the config defines it). Returns
+ * NULL with a message listing the known names, or explaining that ECmmove2
+ * (Momentum clustering's own listener) is not available. */
 const struct ca_service *ca_services_find(const struct ca_services *s,
 					  const char *name, struct ca_error *err);
 
@@ -209,11 +214,33 @@ const struct ca_config *ca_loaded_config(const struct ca_handle *h);
 bool ca_handle_stale(const struct ca_handle *h);
 
 /* Count open inbound sessions to `svc` from `cidr` (peer used by the
- * peer-relative forms, may be NULL otherwise). Returns 0, CA_INCOMPLETE
- * (count is a lower bound: see ca_health), or a negative errno. */
+ * peer-relative forms, may be NULL otherwise); a service with `cluster` set
+ * is counted as ca_count_cluster does. Returns 0, CA_INCOMPLETE (count is a
+ * lower bound: see ca_health), or a negative errno. */
 int ca_count(struct ca_handle *h, const struct ca_cidr *cidr,
 	     const struct ca_service *svc, const struct ca_addr *peer,
 	     uint64_t *count, struct ca_error *err);
+
+/* ca_count over the whole cluster: this node's count plus the other live
+ * nodes' sum that `connaudit cluster` keeps in ca_remote (local lookups
+ * only, no network I/O). Returns 0, a negative errno, or CA_INCOMPLETE with
+ * a message in err saying why and how old the cluster view is (no agent,
+ * agent stopped, Redis unreachable, a node silent, remote data refused):
+ * the count is then this node's plus the last known remote sum. */
+int ca_count_cluster(struct ca_handle *h, const struct ca_cidr *cidr,
+		     const struct ca_service *svc, const struct ca_addr *peer,
+		     uint64_t *count, struct ca_error *err);
+
+/* The cluster agent's record for the handle's namespace. Returns 0, -ENOENT
+ * when no agent has run for it, or another negative errno. */
+int ca_read_cluster(struct ca_handle *h, struct ca_cluster_state *out, struct ca_error *err);
+
+/* Visit every per-peer entry of the other nodes' sum (ca_remote), in every
+ * namespace (key.netns is the asking node's). Returns 0, fn's non-zero value
+ * or a negative errno. */
+int ca_foreach_remote(struct ca_handle *h,
+		      int (*fn)(const struct ca_key *key, uint64_t count, void *arg),
+		      void *arg, struct ca_error *err);
 
 /* ca_count on strings: parses cidr, looks up service in `services`, parses
  * peer (may be NULL). Same returns; -EINVAL for bad input. */

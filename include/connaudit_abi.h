@@ -15,7 +15,7 @@
 #endif
 
 #define CA_ABI_MAGIC	0x43414231u	/* "CAB1" */
-#define CA_ABI_VERSION	4u
+#define CA_ABI_VERSION	5u
 
 /* Address families as stored in keys (Linux values, spelled out for BPF). */
 #define CA_AF_ALL	0	/* per-port total over both families */
@@ -32,6 +32,8 @@
 #define CA_PIN_PORTS	"ca_ports"	/* the local ports whose sessions are admitted */
 #define CA_PIN_UNMARKED	"ca_unmarked"	/* socket storage: sessions left uncounted */
 #define CA_PIN_RATES	"ca_rates"	/* connections per window, per key (monitors) */
+#define CA_PIN_REMOTE	"ca_remote"	/* cluster: other nodes' counts, summed (cluster agent) */
+#define CA_PIN_CLUSTER	"ca_cluster"	/* cluster: each agent's view of the cluster */
 #define CA_PIN_LINK_STATE	"link_set_state"	/* tp_btf/inet_sock_set_state */
 #define CA_PIN_LINK_SOCKOPS	"link_sockops"		/* sock_ops, cgroup-scoped mode only */
 #define CA_PIN_LINK_TWIN	"link_state_twin"	/* a second tp_btf program: catches
@@ -192,5 +194,60 @@ struct ca_config {
 	__s64 realtime_offset_ns;
 };
 #define CA_PARENT_MODE_SAVED	(1u << 16)
+
+/*
+ * ca_remote: a hash map written by the cluster agents (`connaudit cluster`),
+ * never by BPF. Key: a ca_key whose netns is the namespace of the node that
+ * asks (one agent per audited namespace); value (__u64): the sessions of
+ * every other live node of the cluster under that key. The agent derives
+ * the same keys as ca_peers and ca_prefixes (per peer, per configured
+ * prefix, per-port total), so that a cluster query adds one lookup per key.
+ */
+#define CA_REMOTE_MAX_ENTRIES	(1u << 18)
+
+/* Nodes listed in ca_cluster_state (the sum may hold more). */
+#define CA_CLUSTER_NODES_MAX	16
+#define CA_CLUSTER_NAME_MAX	48
+
+/* ca_cluster_state.flags */
+#define CA_CLUSTER_REDIS_UP	(1u << 0)	/* connected, subscribed, node claimed */
+#define CA_CLUSTER_EXACT	(1u << 1)	/* ca_remote is the sum of every live node */
+
+/* ca_cluster_node.flags */
+#define CA_NODE_SILENT		(1u << 0)	/* not heard from for a few intervals */
+#define CA_NODE_INCOMPLETE	(1u << 1)	/* its own counts are incomplete */
+#define CA_NODE_REFUSED		(1u << 2)	/* it sent entries that were refused */
+
+/* One remote node as the agent sees it. */
+struct ca_cluster_node {
+	char name[CA_CLUSTER_NAME_MAX];
+	__u64 heard_ms;		/* CLOCK_MONOTONIC ms of its last message */
+	__u32 entries;		/* its per-peer entries */
+	__u32 flags;		/* CA_NODE_* */
+	__u64 sessions;		/* its sessions, all ports */
+};
+
+/*
+ * ca_cluster: a hash map keyed by netns inode (__u32), written by the agent
+ * for that namespace on every loop (at least every interval). Times are
+ * CLOCK_MONOTONIC milliseconds, so only readers on the same host compare them.
+ */
+struct ca_cluster_state {
+	__u64 updated_ms;	/* the agent's loop last ran */
+	__u64 exact_ms;		/* ca_remote was last known to be exact */
+	__u32 interval_ms;	/* --interval */
+	__u32 ttl_ms;		/* --ttl */
+	__u32 stale_ms;		/* a view older than this is not exact */
+	__u32 flags;		/* CA_CLUSTER_* */
+	__u32 nodes;		/* other live nodes in the sum */
+	__u32 agent_pid;
+	__u64 refused;		/* remote entries refused since the agent started */
+	__u64 resyncs;		/* full re-reads of a node (gaps, reconnects) */
+	char node[CA_CLUSTER_NAME_MAX];		/* this node's --node */
+	char cluster[CA_CLUSTER_NAME_MAX];	/* --cluster */
+	char reason[128];	/* why the view is not exact, if it is not */
+	struct ca_cluster_node list[CA_CLUSTER_NODES_MAX];
+};
+#define CA_CLUSTER_MAX_ENTRIES	256	/* namespaces with an agent */
 
 #endif /* CONNAUDIT_ABI_H */

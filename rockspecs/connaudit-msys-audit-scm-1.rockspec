@@ -47,6 +47,7 @@ build = {
          sources = {
             "lua/audit.c",
             "user/cidr.c",
+            "user/cluster_query.c",
             "user/count.c",
             "user/errors.c",
             "user/handle.c",

@@ -55,7 +55,14 @@ static const struct option long_options[] = {
 	{ "end", required_argument, NULL, O_END },
 	{ "rules", required_argument, NULL, O_RULES },
 	{ "watch", optional_argument, NULL, O_WATCH },
-	{ "cluster", no_argument, NULL, O_CLUSTER },
+	/* count, top: a flag; cluster: --cluster=NAME, or --cluster NAME with NAME
+	 * read as its argument (see cmd_cluster) */
+	{ "cluster", optional_argument, NULL, O_CLUSTER },
+	{ "redis", required_argument, NULL, O_REDIS },
+	{ "node", required_argument, NULL, O_NODE },
+	{ "interval", required_argument, NULL, O_INTERVAL },
+	{ "ttl", required_argument, NULL, O_TTL },
+	{ "redis-password-file", required_argument, NULL, O_REDIS_PASSWORD_FILE },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -99,12 +106,14 @@ static const struct cli_command commands[] = {
 	  H_PIN_DIR "  --quiet            no progress line\n",
 	  OPT(O_PIN_DIR) | OPT(O_QUIET), 0, 0, cmd_unload },
 	{ "status", "", "loaded or not, programs, maps, counters, health",
-	  H_PIN_DIR H_JSON H_WATCH, OPT(O_PIN_DIR) | OPT(O_JSON) | OPT(O_WATCH), 0, 0, cmd_status },
+	  H_PIN_DIR H_NETNS H_JSON H_WATCH,
+	  OPT(O_PIN_DIR) | OPT(O_NETNS) | OPT(O_JSON) | OPT(O_WATCH), 0, 0, cmd_status },
 	{ "count", "CIDR SERVICE", "print the open inbound sessions to SERVICE from CIDR",
 	  "  --peer ADDR        the client whose network /N and /N,/M refer to\n"
+	  "  --cluster          on every node of the cluster (inbound_cidr always is)\n"
 	  H_PIN_DIR H_CONFIG H_NETNS H_JSON,
-	  OPT(O_PEER) | OPT(O_PIN_DIR) | OPT(O_CONFIG) | OPT(O_NETNS) | OPT(O_JSON),
-	  2, 2, cmd_count },
+	  OPT(O_PEER) | OPT(O_PIN_DIR) | OPT(O_CONFIG) | OPT(O_NETNS) | OPT(O_JSON) |
+	  OPT(O_CLUSTER), 2, 2, cmd_count },
 	{ "connections", "MONITOR CIDR [SERVICE]",
 	  "connections admitted in windows of a monitor (SERVICE default SMTP)",
 	  "  --peer ADDR        the client whose network /N and /N,/M refer to\n"
@@ -121,9 +130,11 @@ static const struct cli_command commands[] = {
 	  H_PIN_DIR H_NETNS H_JSON,
 	  OPT(O_ALL_NETNS) | OPT(O_PIN_DIR) | OPT(O_NETNS) | OPT(O_JSON), 0, 0, cmd_dump },
 	{ "top", "SERVICE", "the busiest client prefixes of SERVICE",
-	  H_PREFIX H_TOP_N H_PIN_DIR H_CONFIG H_NETNS H_JSON H_WATCH,
+	  H_PREFIX H_TOP_N
+	  "  --cluster          the peers of every node of the cluster\n"
+	  H_PIN_DIR H_CONFIG H_NETNS H_JSON H_WATCH,
 	  OPT(O_PREFIX) | OPT(O_TOP_N) | OPT(O_PIN_DIR) | OPT(O_CONFIG) | OPT(O_NETNS) |
-	  OPT(O_JSON) | OPT(O_WATCH), 1, 1, cmd_top },
+	  OPT(O_JSON) | OPT(O_WATCH) | OPT(O_CLUSTER), 1, 1, cmd_top },
 	{ "metrics", "", "Prometheus text: sessions per service and port, counters, health",
 	  "  --prefix N[,M]     also export the busiest client prefixes (-n K of them)\n"
 	  H_TOP_N
@@ -138,6 +149,19 @@ static const struct cli_command commands[] = {
 	  H_PIN_DIR H_CONFIG H_NETNS,
 	  OPT(O_RULES) | OPT(O_LISTEN) | OPT(O_PIN_DIR) | OPT(O_CONFIG) | OPT(O_NETNS),
 	  0, 0, cmd_policyd },
+	{ "cluster", "", "share this node's counts with the others through Redis (runs until "
+	  "stopped)",
+	  "  --redis URL        redis://[USER[:PASSWORD]@]HOST[:PORT][/DB] or\n"
+	  "                     unix://[USER[:PASSWORD]@]/PATH\n"
+	  "  --node NAME        this node's name, unique in the cluster\n"
+	  "  --cluster NAME     the cluster's name: its keys in Redis (default \"default\")\n"
+	  "  --interval MS      publish changes at most this often (default 100)\n"
+	  "  --ttl SECONDS      a node silent this long leaves the sums (default 5)\n"
+	  "  --redis-password-file FILE   the password ($CONNAUDIT_REDIS_PASSWORD too)\n"
+	  H_PIN_DIR H_NETNS,
+	  OPT(O_REDIS) | OPT(O_NODE) | OPT(O_CLUSTER) | OPT(O_INTERVAL) | OPT(O_TTL) |
+	  OPT(O_REDIS_PASSWORD_FILE) | OPT(O_PIN_DIR) | OPT(O_NETNS),
+	  0, 1, cmd_cluster },
 };
 #define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -287,7 +311,12 @@ static int parse_option(struct cli *c, int id, char *arg)
 	case O_END: return parse_window(arg, "--end", &c->end);
 	case O_RULES: c->rules = arg; return 0;
 	case O_WATCH: return cli_parse_watch(arg, &c->watch);
-	case O_CLUSTER: c->cluster = true; return 0;
+	case O_CLUSTER: c->cluster = true; c->cluster_name = arg; return 0;
+	case O_REDIS: c->redis = arg; return 0;
+	case O_NODE: c->node = arg; return 0;
+	case O_INTERVAL: return cli_parse_ulong(arg, "--interval (ms)", 60000, &c->interval_ms);
+	case O_TTL: return cli_parse_ulong(arg, "--ttl (seconds)", 3600, &c->ttl_s);
+	case O_REDIS_PASSWORD_FILE: c->redis_password_file = arg; return 0;
 	case O_MODE: return parse_mode(arg, &c->mode);
 	default: return EXIT_USAGE;
 	}

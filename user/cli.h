@@ -16,6 +16,7 @@ enum cli_opt {
 	O_MAX_PEERS, O_MAX_PREFIXES, O_MAX_SESSIONS, O_JSON, O_ALL_NETNS, O_REPLACE, O_QUIET,
 	O_GROUP, O_MODE, O_LISTEN, O_TOP_N, O_HELP, O_PORTS, O_ALL_PORTS,
 	O_MONITORS, O_MAX_RATES, O_START, O_END, O_RULES, O_WATCH, O_CLUSTER,
+	O_REDIS, O_NODE, O_INTERVAL, O_TTL, O_REDIS_PASSWORD_FILE,
 	O_LAST
 };
 _Static_assert(O_LAST - O_FIRST <= 64, "cli_command.opts holds one bit per option");
@@ -49,6 +50,11 @@ struct cli {
 	const char *listen;	/* metrics: serve on ADDR:PORT; policyd: where to listen */
 	const char *rules;	/* policyd: the rules file */
 	const char *ports;	/* load: more local ports to audit */
+	const char *redis;	/* cluster: the Redis URL */
+	const char *node;	/* cluster: this node's name */
+	const char *cluster_name;	/* cluster: --cluster=NAME */
+	const char *redis_password_file;
+	unsigned long interval_ms, ttl_s;	/* cluster */
 	unsigned long mode;	/* load: mode of the map pins */
 	double watch;		/* status, top: redraw every `watch` seconds (0: once) */
 	unsigned long top_n;
@@ -58,7 +64,8 @@ struct cli {
 	unsigned long start, end;	/* connections: windows summed */
 	bool json, all_netns, replace, quiet;
 	bool all_ports;		/* load: audit every local port */
-	bool cluster;		/* connections: cluster-wide (not available yet) */
+	bool cluster;		/* count, top: cluster-wide; cluster: --cluster given;
+				 * connections: refused (not available yet) */
 	int argc;		/* positional arguments left */
 	char **argv;
 };
@@ -125,6 +132,18 @@ size_t cli_group_by_prefix(const struct cli_entry *in, size_t n, const struct ca
 /* The address of a key as text into buf ("?" if it cannot be formatted). */
 const char *cli_key_addr(const struct ca_key *k, char *buf, size_t len);
 
+/* The cluster agent's record for h's namespace, as status and metrics show
+ * it: present=false when no agent ever ran for it. */
+struct cli_cluster {
+	bool present;
+	bool running;		/* the agent updated it lately */
+	bool exact;		/* cluster counts are exact now */
+	double view_age_s;	/* since the view was last exact (-1: never) */
+	uint64_t now_ms;
+	struct ca_cluster_state st;
+};
+void cli_read_cluster(struct ca_handle *h, struct cli_cluster *out);
+
 /* A pinned link and its program, as bpf_prog_info reports them. */
 struct link_status {
 	const char *pin;
@@ -162,5 +181,6 @@ int cmd_metrics(const struct cli *c);
 int cmd_connections(const struct cli *c);
 int cmd_show(const struct cli *c);
 int cmd_policyd(const struct cli *c);
+int cmd_cluster(const struct cli *c);
 
 #endif

@@ -52,7 +52,8 @@ int cmd_count(const struct cli *c)
 	h = cli_open(c);
 	if (!h)
 		return 1;
-	rc = ca_count(h, &cidr, svc, c->peer ? &peer : NULL, &n, &err);
+	rc = (c->cluster ? ca_count_cluster : ca_count)(h, &cidr, svc, c->peer ? &peer : NULL,
+							   &n, &err);
 	ca_close(h);
 	if (rc < 0)
 		return cli_fail("%s", err.msg);
@@ -62,6 +63,11 @@ int cmd_count(const struct cli *c)
 		       svc->name, n, rc == CA_INCOMPLETE ? "false" : "true");
 	else
 		printf("%" PRIu64 "\n", n);
+	if (rc == CA_INCOMPLETE && (c->cluster || svc->cluster)) {
+		/* the message says which node's view is old, and how old */
+		cli_fail("warning: this count may be low: %s", err.msg);
+		return EXIT_INCOMPLETE;
+	}
 	if (rc == CA_INCOMPLETE) {
 		cli_incomplete_warning();
 		return EXIT_INCOMPLETE;

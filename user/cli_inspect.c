@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <bpf/bpf.h>
 
 #include "cli.h"
+#include "cluster.h"
 #include "sysfs.h"
 
 const char *const cli_stat_names[] = {
@@ -221,6 +223,21 @@ int cli_parse_group_prefix(const char *s, struct ca_cidr *out)
 	return 0;
 }
 
+/* top --cluster: the other nodes' peers too (grouping sums equal prefixes).
+ * Returns 0, CA_INCOMPLETE (err says why) or a negative errno. */
+static int add_remote(struct ca_handle *h, const struct ca_service *svc, struct entries *e,
+		      struct ca_error *err)
+{
+	struct ca_cidr all = { .kind = CA_CIDR_ALL };
+	uint64_t total;
+	int rc = ca_foreach_remote(h, gather, e, err);
+
+	if (rc)
+		return rc;
+	/* the same freshness verdict a cluster count would get */
+	return ca_count_cluster(h, &all, svc, NULL, &total, err);
+}
+
 static int top_once(const struct cli *c)
 {
 	struct ca_services services;
@@ -231,6 +248,7 @@ static int top_once(const struct cli *c)
 	struct ca_cidr cidr;
 	char addr[INET6_ADDRSTRLEN];
 	size_t n;
+	int rc = 0;
 
 	if (c->argc != 1)
 		return cli_usage("top needs SERVICE, e.g. `connaudit top SMTP --prefix 24,64`");
@@ -242,7 +260,11 @@ static int top_once(const struct cli *c)
 	if (!svc)
 		return cli_fail("%s", err.msg);
 	h = cli_open(c);
-	if (!h || collect(h, false, ca_netns(h), &e)) {
+	if (!h || collect(h, false, ca_netns(h), &e) ||
+	    (c->cluster && (rc = add_remote(h, svc, &e, &err)) < 0)) {
+		if (h && rc < 0)
+			cli_fail("%s", rc == -ENOMEM ? "out of memory" : err.msg);
+		free(e.v);
 		ca_close(h);
 		return 1;
 	}
@@ -265,6 +287,10 @@ static int top_once(const struct cli *c)
 		printf("%s]\n", n ? "\n" : "");
 	free(e.v);
 	ca_close(h);
+	if (rc == CA_INCOMPLETE) {
+		cli_fail("warning: these counts may be low: %s", err.msg);
+		return EXIT_INCOMPLETE;
+	}
 	return 0;
 }
 
@@ -533,19 +559,97 @@ static void print_status_json(const struct cli *c, const struct status *s)
 	printf("\n \"health\": {\"exact\": %s, \"incomplete\": %lld, \"uncounted\": %lld, "
 	       "\"peers_full\": %llu, "
 	       "\"prefixes_full\": %llu, \"contention\": %llu, \"marks_full\": %llu, "
-	       "\"underflow\": %llu}}\n", cli_health_exact(hv) ? "true" : "false",
+	       "\"underflow\": %llu}", cli_health_exact(hv) ? "true" : "false",
 	       (long long)hv->incomplete, (long long)hv->uncounted,
 	       (unsigned long long)hv->peers_full,
 	       (unsigned long long)hv->prefixes_full, (unsigned long long)hv->contention,
 	       (unsigned long long)hv->marks_full, (unsigned long long)hv->underflow);
 }
 
+void cli_read_cluster(struct ca_handle *h, struct cli_cluster *out)
+{
+	struct ca_error err;
+
+	memset(out, 0, sizeof(*out));
+	out->now_ms = ca_monotonic_ms();
+	out->present = ca_read_cluster(h, &out->st, &err) == 0;
+	if (!out->present)
+		return;
+	out->running = out->now_ms <= out->st.updated_ms + out->st.stale_ms &&
+		       out->st.agent_pid && kill((pid_t)out->st.agent_pid, 0) == 0;
+	out->exact = out->running && (out->st.flags & CA_CLUSTER_EXACT);
+	out->view_age_s = out->st.exact_ms ? (double)(out->now_ms - out->st.exact_ms) / 1000.0 : -1;
+	if (out->exact)
+		out->view_age_s = 0;
+}
+
+static double node_age(const struct cli_cluster *cl, const struct ca_cluster_node *n)
+{
+	return (double)(cl->now_ms - n->heard_ms) / 1000.0;
+}
+
+static void print_cluster_text(const struct cli_cluster *cl)
+{
+	const struct ca_cluster_state *st = &cl->st;
+
+	if (!cl->present) {
+		printf("  cluster    no agent has run for this namespace\n");
+		return;
+	}
+	printf("  cluster    \"%s\" as node \"%s\": agent pid %u %s, Redis %s, %u other node%s,"
+	       " view %s", st->cluster, st->node, st->agent_pid,
+	       cl->running ? "running" : "NOT RUNNING", st->flags & CA_CLUSTER_REDIS_UP ? "up" :
+	       "DOWN", st->nodes, st->nodes == 1 ? "" : "s", cl->exact ? "exact" : "STALE");
+	if (!cl->exact)
+		printf(" (%s; last exact %s%.1f s ago)", st->reason, cl->view_age_s < 0 ? "never: " : "",
+		       cl->view_age_s < 0 ? 0 : cl->view_age_s);
+	printf("\n             interval %u ms, ttl %u s, refused entries %llu, re-reads %llu\n",
+	       st->interval_ms, st->ttl_ms / 1000, (unsigned long long)st->refused,
+	       (unsigned long long)st->resyncs);
+	for (unsigned i = 0; i < st->nodes && i < CA_CLUSTER_NODES_MAX; i++) {
+		const struct ca_cluster_node *n = &st->list[i];
+
+		printf("  node       %-16s heard %.1f s ago, %u peers, %llu sessions%s%s%s\n",
+		       n->name, node_age(cl, n), n->entries, (unsigned long long)n->sessions,
+		       n->flags & CA_NODE_SILENT ? ", SILENT" : "",
+		       n->flags & CA_NODE_INCOMPLETE ? ", its counts are incomplete" : "",
+		       n->flags & CA_NODE_REFUSED ? ", sent refused entries" : "");
+	}
+}
+
+static void print_cluster_json(const struct cli_cluster *cl)
+{
+	const struct ca_cluster_state *st = &cl->st;
+
+	if (!cl->present) {
+		printf(",\n \"cluster\": null}\n");
+		return;
+	}
+	printf(",\n \"cluster\": {\"name\": \"%s\", \"node\": \"%s\", \"agent_pid\": %u, "
+	       "\"running\": %s, \"redis_up\": %s, \"exact\": %s, \"view_age_seconds\": %.3f, "
+	       "\"interval_ms\": %u, \"ttl_seconds\": %u, \"refused\": %llu, \"nodes\": [",
+	       st->cluster, st->node, st->agent_pid, cl->running ? "true" : "false",
+	       st->flags & CA_CLUSTER_REDIS_UP ? "true" : "false", cl->exact ? "true" : "false",
+	       cl->view_age_s, st->interval_ms, st->ttl_ms / 1000, (unsigned long long)st->refused);
+	for (unsigned i = 0; i < st->nodes && i < CA_CLUSTER_NODES_MAX; i++) {
+		const struct ca_cluster_node *n = &st->list[i];
+
+		printf("%s{\"name\": \"%s\", \"age_seconds\": %.3f, \"peers\": %u, "
+		       "\"sessions\": %llu, \"silent\": %s}", i ? ", " : "", n->name,
+		       node_age(cl, n), n->entries, (unsigned long long)n->sessions,
+		       n->flags & CA_NODE_SILENT ? "true" : "false");
+	}
+	printf("]}}\n");
+}
+
 static int status_once(const struct cli *c)
 {
 	struct status s = { 0 };
+	struct cli_cluster cl;
 	struct ca_handle *h;
 	struct ca_error err;
-	int rc = ca_open(&h, c->pin_dir, &err);
+	uint32_t netns;
+	int rc = cli_netns(c, &netns) ? 1 : ca_open(&h, c->pin_dir, &err);
 
 	if (rc == -ENOENT) {
 		if (c->json) {
@@ -558,14 +662,21 @@ static int status_once(const struct cli *c)
 			printf("connaudit is not loaded: %s\n", err.msg);
 		return 1;
 	}
+	if (rc == 1)
+		return 1;
 	if (rc)
 		return cli_fail("%s", err.msg);
+	ca_set_netns(h, netns);
 	rc = read_status(h, &s);
 	if (!rc) {
-		if (c->json)
+		cli_read_cluster(h, &cl);
+		if (c->json) {
 			print_status_json(c, &s);
-		else
+			print_cluster_json(&cl);
+		} else {
 			print_status_text(c, &s);
+			print_cluster_text(&cl);
+		}
 	}
 	ca_close(h);
 	return rc;

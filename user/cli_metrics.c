@@ -272,6 +272,42 @@ static void put_missed(FILE *f, struct ca_handle *h)
 	}
 }
 
+/* The cluster agent's view for this namespace (nothing when none ran). */
+static void put_cluster(FILE *f, struct ca_handle *h)
+{
+	struct cli_cluster cl;
+
+	cli_read_cluster(h, &cl);
+	if (!cl.present)
+		return;
+	put_family(f, "connaudit_cluster_agent_up", "gauge",
+		   "1 when the cluster agent for this namespace is running.");
+	put_sample(f, "connaudit_cluster_agent_up", NULL, 0, "%d", cl.running);
+	put_family(f, "connaudit_cluster_redis_up", "gauge",
+		   "1 when the cluster agent is connected to Redis.");
+	put_sample(f, "connaudit_cluster_redis_up", NULL, 0, "%d",
+		   cl.running && (cl.st.flags & CA_CLUSTER_REDIS_UP));
+	put_family(f, "connaudit_cluster_exact", "gauge",
+		   "1 when cluster-wide counts are exact, 0 when they are flagged incomplete.");
+	put_sample(f, "connaudit_cluster_exact", NULL, 0, "%d", cl.exact);
+	put_family(f, "connaudit_cluster_view_age_seconds", "gauge",
+		   "Seconds since the cluster view was last exact (0 while it is; -1: never).");
+	put_sample(f, "connaudit_cluster_view_age_seconds", NULL, 0, "%.3f", cl.view_age_s);
+	put_family(f, "connaudit_cluster_nodes", "gauge",
+		   "Other nodes whose sessions the cluster counts include.");
+	put_sample(f, "connaudit_cluster_nodes", NULL, 0, "%u", cl.st.nodes);
+	put_family(f, "connaudit_cluster_node_age_seconds", "gauge",
+		   "Seconds since each other node was last heard from.");
+	for (unsigned i = 0; i < cl.st.nodes && i < CA_CLUSTER_NODES_MAX; i++)
+		put_sample(f, "connaudit_cluster_node_age_seconds",
+			   &(struct label){ "node", cl.st.list[i].name }, 1, "%.3f",
+			   (double)(cl.now_ms - cl.st.list[i].heard_ms) / 1000.0);
+	put_family(f, "connaudit_cluster_refused_total", "counter",
+		   "Entries read from Redis that were malformed or out of range, and refused.");
+	put_sample(f, "connaudit_cluster_refused_total", NULL, 0, "%llu",
+		   (unsigned long long)cl.st.refused);
+}
+
 static void put_up(FILE *f, bool up)
 {
 	put_family(f, "connaudit_up", "gauge", "1 when the auditor's maps could be read.");
@@ -290,8 +326,10 @@ static int put_all(FILE *f, struct metrics_src *m)
 	put_up(f, true);
 	rc = put_sessions(f, h, &m->services) || (m->top && put_top_prefixes(f, h, m)) ||
 	     put_stats(f, h) || put_health(f, h, &m->log) || put_maps(f, h);
-	if (!rc)
+	if (!rc) {
 		put_missed(f, h);
+		put_cluster(f, h);
+	}
 	ca_close(h);
 	return rc;
 }

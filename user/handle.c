@@ -16,6 +16,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "cluster.h"
 #include "errors.h"
 #include "store.h"
 #include "sysfs.h"
@@ -30,7 +31,7 @@ struct pinned_map {
 	__u32 id;
 };
 
-enum { M_PEERS, M_PREFIXES, M_STATS, M_HEALTH, M_CONFIG, M_RATES, M_NR };
+enum { M_PEERS, M_PREFIXES, M_STATS, M_HEALTH, M_CONFIG, M_RATES, M_REMOTE, M_CLUSTER, M_NR };
 
 struct ca_handle {
 	struct ca_store store;		/* first: the core gets &h->store */
@@ -42,6 +43,7 @@ struct ca_handle {
 	struct ca_key keys[SCAN_BATCH];
 	struct ca_count values[SCAN_BATCH];
 	struct ca_rate rates[SCAN_BATCH];
+	struct ca_remote_store remote;	/* the other nodes of a cluster */
 };
 
 static const struct pinned_map expected[M_NR] = {
@@ -57,6 +59,10 @@ static const struct pinned_map expected[M_NR] = {
 		       sizeof(struct ca_config), -1, 0 },
 	[M_RATES] = { CA_PIN_RATES, BPF_MAP_TYPE_HASH, sizeof(struct ca_key),
 		      sizeof(struct ca_rate), -1, 0 },
+	[M_REMOTE] = { CA_PIN_REMOTE, BPF_MAP_TYPE_HASH, sizeof(struct ca_key),
+		       sizeof(__u64), -1, 0 },
+	[M_CLUSTER] = { CA_PIN_CLUSTER, BPF_MAP_TYPE_HASH, sizeof(__u32),
+			sizeof(struct ca_cluster_state), -1, 0 },
 };
 
 static int open_error(const char *pin_dir, const char *path, int rc, struct ca_error *err)
@@ -302,8 +308,11 @@ int ca_open(struct ca_handle **out, const char *pin_dir, struct ca_error *err)
 		rc = open_map(h, &h->maps[i], err);
 	if (!rc)
 		rc = read_config(h, err);
-	if (!rc)
+	if (!rc) {
 		map_health(h);
+		ca_remote_store_init(&h->remote, h->maps[M_REMOTE].fd, h->maps[M_CLUSTER].fd,
+				     &h->store.cfg);
+	}
 	if (rc) {
 		ca_close(h);
 		return rc;
@@ -373,6 +382,8 @@ bool ca_handle_stale(const struct ca_handle *h)
 int ca_count(struct ca_handle *h, const struct ca_cidr *cidr, const struct ca_service *svc,
 	     const struct ca_addr *peer, uint64_t *count, struct ca_error *err)
 {
+	if (svc->cluster)
+		return ca_count_cluster(h, cidr, svc, peer, count, err);
 	return ca_count_core(&h->store, h->netns, cidr, svc, peer, count, err);
 }
 
@@ -382,6 +393,46 @@ int ca_connections(struct ca_handle *h, const struct ca_monitor *m, const struct
 {
 	return ca_connections_core(&h->store, h->netns, m, cidr, svc, peer, start, end, count,
 				   err);
+}
+
+/* This node's count plus the other nodes' sum kept by the agent. The
+ * message of an incomplete count says why: the remote view first. */
+int ca_count_cluster(struct ca_handle *h, const struct ca_cidr *cidr,
+		     const struct ca_service *svc, const struct ca_addr *peer,
+		     uint64_t *count, struct ca_error *err)
+{
+	uint64_t local, remote;
+	int lrc, rrc;
+
+	lrc = ca_count_core(&h->store, h->netns, cidr, svc, peer, &local, err);
+	if (lrc < 0)
+		return lrc;
+	h->remote.netns = h->netns;
+	rrc = ca_count_core(&h->remote.store, h->netns, cidr, svc, peer, &remote, err);
+	if (rrc < 0)
+		return rrc;
+	*count = local + remote;
+	if (lrc == CA_INCOMPLETE && rrc == 0)
+		ca_errf(err, CA_INCOMPLETE, "this node could not count some of its own "
+			"sessions (see `connaudit status`)");
+	return lrc == CA_INCOMPLETE || rrc == CA_INCOMPLETE ? CA_INCOMPLETE : 0;
+}
+
+int ca_read_cluster(struct ca_handle *h, struct ca_cluster_state *out, struct ca_error *err)
+{
+	if (bpf_map_lookup_elem(h->maps[M_CLUSTER].fd, &h->netns, out) == 0)
+		return 0;
+	if (errno == ENOENT)
+		return ca_errf(err, -ENOENT, "no cluster agent has run for network namespace %u",
+			       h->netns);
+	return ca_errf(err, -errno, "cannot read %s: %s", CA_PIN_CLUSTER, strerror(errno));
+}
+
+int ca_foreach_remote(struct ca_handle *h,
+		      int (*fn)(const struct ca_key *key, uint64_t count, void *arg),
+		      void *arg, struct ca_error *err)
+{
+	return h->remote.store.scan(&h->remote.store, false, fn, arg, err);
 }
 
 int ca_count_str(struct ca_handle *h, const struct ca_services *services, const char *cidr,

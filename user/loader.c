@@ -26,6 +26,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "cluster.h"
 #include "errors.h"
 #include "connaudit.skel.h"
 #include "ports.h"
@@ -429,7 +430,7 @@ static int grant_readers(const char *pin_dir, const struct ca_load_opts *o,
 {
 	static const char *const maps[] = { CA_PIN_PEERS, CA_PIN_PREFIXES, CA_PIN_MARKS,
 					    CA_PIN_STATS, CA_PIN_HEALTH, CA_PIN_CONFIG,
-					    CA_PIN_RATES };
+					    CA_PIN_RATES, CA_PIN_REMOTE, CA_PIN_CLUSTER };
 	unsigned mode = o->mode ? o->mode : 0640;
 	char path[PATH_MAX], parent[PATH_MAX];
 	struct stat st;
@@ -572,6 +573,8 @@ static int load_fresh(const struct ca_load_opts *o, const char *pin_dir, struct 
 		rc = seed_and_report(o, skel, err);
 	if (!rc)
 		rc = pin_links(skel, staging, "", err);
+	if (!rc)
+		rc = ca_cluster_maps_pin(staging, err);
 	if (!rc && o->grant_group)
 		rc = grant_readers(staging, o, &c, err);
 	if (!rc && c.parent_mode)
@@ -691,6 +694,8 @@ static int load_replace(const struct ca_load_opts *o, const char *pin_dir, struc
 		rc = seed_and_report(o, skel, err);
 	if (!rc)
 		rc = pin_links(skel, pin_dir, "-new", err);
+	if (!rc)
+		rc = ca_cluster_maps_pin(pin_dir, err);
 	for (int i = 0; !rc && i < LINK_PINS; i++) {
 		snprintf(from, sizeof(from), "%s/%s-new", pin_dir, link_pins[i]);
 		snprintf(to, sizeof(to), "%s/%s", pin_dir, link_pins[i]);

@@ -40,6 +40,9 @@ void ca_services_defaults(struct ca_services *s)
 	memset(s, 0, sizeof(*s));
 	memcpy(s->svc, builtins, sizeof(builtins));
 	s->n = sizeof(builtins) / sizeof(builtins[0]);
+	s->inbound_cidr = builtins[0];
+	strcpy(s->inbound_cidr.name, "inbound_cidr");
+	s->inbound_cidr.cluster = true;
 }
 
 /* ---- parsing ----------------------------------------------------------- */
@@ -153,7 +156,15 @@ static int store_service(struct ca_services *s, const struct ca_service *svc,
 	if (i == s->n)
 		s->n++;
 	s->svc[i] = *svc;
+	s->svc[i].cluster = strcmp(svc->name, "inbound_cidr") == 0;
 	return 0;
+}
+
+/* inbound_cidr follows SMTP's ports (the table's first entry). */
+static void follow_smtp(struct ca_services *s)
+{
+	memcpy(s->inbound_cidr.ports, s->svc[0].ports, sizeof(s->inbound_cidr.ports));
+	s->inbound_cidr.nports = s->svc[0].nports;
 }
 
 /* One line without its comment and line ending; a blank line is fine. */
@@ -216,6 +227,7 @@ int ca_services_parse(struct ca_services *s, const char *text, size_t len,
 			return rc;
 		p = nl ? nl + 1 : end;
 	}
+	follow_smtp(&next);
 	*s = next;
 	return 0;
 }
@@ -323,10 +335,10 @@ int ca_services_load(struct ca_services *s, const char *path, struct ca_error *e
 
 /* ---- lookup ------------------------------------------------------------ */
 
-/* Momentum has these only with clustering; connaudit knows no port for them. */
+/* Momentum's cluster replication listener: connaudit knows no port for it. */
 static bool clustering_only(const char *name)
 {
-	return strcmp(name, "ECmmove2") == 0 || strcmp(name, "inbound_cidr") == 0;
+	return strcmp(name, "ECmmove2") == 0;
 }
 
 static bool known_but_for_case(const struct ca_services *s, const char *name)
@@ -368,6 +380,8 @@ const struct ca_service *ca_services_find(const struct ca_services *s,
 	i = index_of(s, name);
 	if (i < s->n)
 		return &s->svc[i];
+	if (strcmp(name, "inbound_cidr") == 0)
+		return &s->inbound_cidr;
 	ca_quote(name, strlen(name), q, sizeof(q));
 	if (clustering_only(name)) {
 		ca_errf(err, -ENOENT, "service \"%s\" exists in Momentum only with "

@@ -31,10 +31,11 @@ verify() {
 }
 
 check_verify() {
-	check "systemd-analyze verify: connaudit.service, connaudit-metrics.{service,timer}, connaudit-policyd.{socket,service}" \
+	check "systemd-analyze verify: connaudit.service, connaudit-metrics.{service,timer}, connaudit-policyd.{socket,service}, connaudit-cluster.service" \
 		verify "$UNITS/connaudit.service" "$UNITS/connaudit-metrics.service" \
 		"$UNITS/connaudit-metrics.timer" "$UNITS/connaudit-policyd.socket" \
-		"$UNITS/connaudit-policyd.service" || sed 's/^/    /' "$TMP/verify.out"
+		"$UNITS/connaudit-policyd.service" "$UNITS/connaudit-cluster.service" ||
+		sed 's/^/    /' "$TMP/verify.out"
 	sed 's/^RemainAfterExit=yes/RemainAfterExit=yes\nRemainAfterExist=yes/' \
 		"$UNITS/connaudit.service" > "$TMP/typo.service"
 	check_fails "... and it does catch a misspelt key" verify "$TMP/typo.service"

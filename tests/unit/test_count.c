@@ -143,8 +143,8 @@ static void add_session(struct fake_store *f, uint32_t netns, uint16_t port, con
 	bump(f->prefixes, &f->nprefixes, &k);
 }
 
-static const struct ca_service smtp = { "SMTP", { 25, 465, 587 }, 3 };
-static const struct ca_service control = { "Control", { 2025 }, 1 };
+static const struct ca_service smtp = { .name = "SMTP", .ports = { 25, 465, 587 }, .nports = 3 };
+static const struct ca_service control = { .name = "Control", .ports = { 2025 }, .nports = 1 };
 
 /* Count with cidr/peer strings; asserts the call succeeds with rc. */
 static uint64_t count_rc(struct fake_store *f, uint32_t netns, const char *cidr,

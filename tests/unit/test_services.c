@@ -433,25 +433,41 @@ static void test_find(void **state)
 
 static void test_find_clustering_only(void **state)
 {
-	static const char *const names[] = { "ECmmove2", "inbound_cidr" };
 	struct ca_services s;
 	struct ca_error err = { "" };
 
 	(void)state;
 	ca_services_defaults(&s);
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-		char want[CA_ERRMSG_MAX];
-
-		snprintf(want, sizeof(want), "service \"%s\" exists in Momentum only "
-			 "with clustering and connaudit does not audit it; define it "
-			 "with its ports in services.conf to count it", names[i]);
-		assert_null(ca_services_find(&s, names[i], &err));
-		assert_string_equal(err.msg, want);
-	}
-	parse_ok(&s, "inbound_cidr 2526\n");
-	assert_ports(&s, "inbound_cidr", (const uint16_t[]){ 2526, 0 });
+	assert_null(ca_services_find(&s, "ECmmove2", &err));
+	assert_string_equal(err.msg, "service \"ECmmove2\" exists in Momentum only with "
+			    "clustering and connaudit does not audit it; define it with its "
+			    "ports in services.conf to count it");
 	assert_null(ca_services_find(&s, "ecmmove2", &err));
 	assert_non_null(strstr(err.msg, "unknown service \"ecmmove2\""));
+}
+
+/* inbound_cidr: SMTP's ports, counted cluster-wide, following SMTP's config. */
+static void test_find_inbound_cidr(void **state)
+{
+	const struct ca_service *svc;
+	struct ca_services s;
+	struct ca_error err = { "" };
+
+	(void)state;
+	ca_services_defaults(&s);
+	assert_int_equal(s.n, 4);	/* not a table entry: metrics do not list it */
+	svc = ca_services_find(&s, "inbound_cidr", &err);
+	assert_non_null(svc);
+	assert_true(svc->cluster);
+	assert_string_equal(svc->name, "inbound_cidr");
+	assert_ports(&s, "inbound_cidr", (const uint16_t[]){ 25, 0 });
+	assert_false(ca_services_find(&s, "SMTP", &err)->cluster);
+	parse_ok(&s, "SMTP 25 587\n");
+	assert_ports(&s, "inbound_cidr", (const uint16_t[]){ 25, 587, 0 });
+	parse_ok(&s, "inbound_cidr 2526\n");	/* named in the config: its own ports */
+	assert_ports(&s, "inbound_cidr", (const uint16_t[]){ 2526, 0 });
+	assert_true(ca_services_find(&s, "inbound_cidr", &err)->cluster);
+	assert_null(ca_services_find(&s, "Inbound_cidr", &err));
 }
 
 static void test_find_long_list_is_cut(void **state)
@@ -492,6 +508,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_unreadable, setup, teardown),
 		cmocka_unit_test(test_find),
 		cmocka_unit_test(test_find_clustering_only),
+		cmocka_unit_test(test_find_inbound_cidr),
 		cmocka_unit_test(test_find_long_list_is_cut),
 	};
 

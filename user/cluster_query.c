@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * cluster_query.c - the remote half of a cluster count: lookups in the sum
+ * the agent keeps in ca_remote, judged by the agent's record in ca_cluster.
+ * Never any network I/O: the agent did that.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include <bpf/bpf.h>
+
+#include "cluster.h"
+#include "errors.h"
+
+uint64_t ca_monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int remote_lookup(struct ca_store *s, bool aggregate, const struct ca_key *key,
+			 uint64_t *count, struct ca_error *err)
+{
+	struct ca_remote_store *r = (struct ca_remote_store *)s;
+	__u64 v;
+
+	(void)aggregate;	/* one map holds every kind of key */
+	if (bpf_map_lookup_elem(r->remote_fd, key, &v)) {
+		if (errno != ENOENT)
+			return ca_errf(err, -errno, "%s lookup failed: %s", CA_PIN_REMOTE,
+				       strerror(errno));
+		v = 0;
+	}
+	*count = v;
+	return 0;
+}
+
+static bool is_peer_key(const struct ca_key *k)
+{
+	return (k->family == CA_AF_INET && k->prefixlen == 32) ||
+	       (k->family == CA_AF_INET6 && k->prefixlen == 128);
+}
+
+/* Only per-peer entries are scanned (the core scans for prefixes that are
+ * not aggregated); aggregate scans are not asked of this store. */
+static int remote_scan(struct ca_store *s, bool aggregate, ca_entry_fn fn, void *arg,
+		       struct ca_error *err)
+{
+	struct ca_remote_store *r = (struct ca_remote_store *)s;
+	struct ca_key batch_in, batch_out;
+	bool first = true;
+
+	for (;;) {
+		__u32 n = CA_REMOTE_SCAN_BATCH;
+		int rc = bpf_map_lookup_batch(r->remote_fd, first ? NULL : &batch_in,
+					      &batch_out, r->keys, r->values, &n, NULL);
+
+		if (rc && rc != -ENOENT)
+			return ca_errf(err, rc, "batched lookup in %s failed: %s", CA_PIN_REMOTE,
+				       strerror(-rc));
+		for (__u32 i = 0; i < n; i++) {
+			int stop;
+
+			if (r->values[i] == 0 || is_peer_key(&r->keys[i]) == aggregate)
+				continue;
+			stop = fn(&r->keys[i], r->values[i], arg);
+			if (stop)
+				return stop;
+		}
+		if (rc == -ENOENT)
+			return 0;
+		batch_in = batch_out;
+		first = false;
+	}
+}
+
+static int read_state(struct ca_remote_store *r, uint64_t now, struct ca_error *err)
+{
+	if (r->state_netns == r->netns && r->state_read_ms &&
+	    now - r->state_read_ms < CA_CLUSTER_RECHECK_MS)
+		return 0;
+	r->state_present = true;
+	if (bpf_map_lookup_elem(r->cluster_fd, &r->netns, &r->state)) {
+		if (errno != ENOENT)
+			return ca_errf(err, -errno, "cannot read %s: %s", CA_PIN_CLUSTER,
+				       strerror(errno));
+		r->state_present = false;
+	}
+	r->state_netns = r->netns;
+	r->state_read_ms = now;
+	return 0;
+}
+
+static double seconds(uint64_t ms)
+{
+	return (double)ms / 1000.0;
+}
+
+/* 0 when ca_remote holds every other live node's sessions as of a moment
+ * ago; else CA_INCOMPLETE with a message saying why and how old the view is. */
+static int remote_health(struct ca_store *s, struct ca_error *err)
+{
+	struct ca_remote_store *r = (struct ca_remote_store *)s;
+	const struct ca_cluster_state *st = &r->state;
+	uint64_t now = ca_monotonic_ms();
+	int rc = read_state(r, now, err);
+
+	if (rc)
+		return rc;
+	if (!r->state_present)
+		return ca_errf(err, CA_INCOMPLETE, "no cluster agent has run for network "
+			       "namespace %u: this is the local count only (start `connaudit "
+			       "cluster`)", r->netns);
+	if (!st->exact_ms)
+		return ca_errf(err, CA_INCOMPLETE, "the cluster view has not been complete "
+			       "since its agent started: %s", st->reason);
+	if (now > st->updated_ms + st->stale_ms)
+		return ca_errf(err, CA_INCOMPLETE, "the cluster view is %.1f s old: its agent "
+			       "(pid %u, node %s) has stopped updating it", seconds(now - st->exact_ms),
+			       st->agent_pid, st->node);
+	if (!(st->flags & CA_CLUSTER_EXACT))
+		return ca_errf(err, CA_INCOMPLETE, "the cluster view is %.1f s old: %s",
+			       seconds(now > st->exact_ms ? now - st->exact_ms : 0), st->reason);
+	return 0;
+}
+
+void ca_remote_store_init(struct ca_remote_store *r, int remote_fd, int cluster_fd,
+			  const struct ca_config *cfg)
+{
+	memset(r, 0, sizeof(*r));
+	r->store.lookup = remote_lookup;
+	r->store.scan = remote_scan;
+	r->store.health = remote_health;
+	r->store.cfg = *cfg;
+	r->remote_fd = remote_fd;
+	r->cluster_fd = cluster_fd;
+}
