@@ -88,10 +88,6 @@ struct audit_state {
 typedef int (*arg_parser)(const struct audit_state *st, const char *s, size_t len,
 			  union parsed *out, struct ca_error *err);
 
-static const char incomplete_msg[] =
-	"incomplete: the auditor could not count some sessions (see `connaudit status`), "
-	"so the count is a lower bound";
-
 /* ---- the argument caches ----------------------------------------------- */
 
 static bool key_matches(const struct text_key *k, const char *s, size_t len)
@@ -171,7 +167,8 @@ static int push_count(lua_State *L, int rc, uint64_t count, const struct ca_erro
 	lua_pushinteger(L, (lua_Integer)count);
 	if (rc != CA_INCOMPLETE)
 		return 1;
-	lua_pushstring(L, incomplete_msg);
+	/* why, from the library: the local health, or how old a cluster view is */
+	lua_pushfstring(L, "incomplete: %s", err->msg);
 	return 2;
 }
 

@@ -254,8 +254,8 @@ static int open_handle(struct policyd *d, struct ca_error *err)
 
 /* The count a rule compares with its limit: open sessions, or connections
  * in the rule's windows of a monitor (a monitor the auditor was not loaded
- * with fails, and on_error decides). Cluster rules are refused at load
- * (policy_rules.c, needs()). */
+ * with fails, and on_error decides). inbound_cidr's service counts on every
+ * node (ca_count adds the cluster agent's view, flagged stale when old). */
 static int rule_count(struct policyd *d, const struct policy_rule *r,
 		      const struct ca_addr *client, uint64_t *n, struct ca_error *err)
 {

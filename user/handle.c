@@ -210,7 +210,8 @@ static int store_health(struct ca_store *s, struct ca_error *err)
 			       "handle was opened: reopen it");
 	if (__atomic_load_n(&hv->incomplete, __ATOMIC_RELAXED) > 0 ||
 	    __atomic_load_n(&hv->uncounted, __ATOMIC_RELAXED) > 0 || hv->underflow)
-		return CA_INCOMPLETE;
+		return ca_errf(err, CA_INCOMPLETE, "the auditor could not count some sessions "
+			       "(see `connaudit status`), so the count is a lower bound");
 	return 0;
 }
 
@@ -273,7 +274,9 @@ static int store_rate_health(struct ca_store *s, uint64_t since, struct ca_error
 	}
 	if (hv->marks_full || ((hv->rates_full || hv->rates_lost) &&
 				__atomic_load_n(&hv->rates_missed_at, __ATOMIC_RELAXED) >= since))
-		return CA_INCOMPLETE;
+		return ca_errf(err, CA_INCOMPLETE, "the auditor could not count some connections "
+			       "in these windows (see `connaudit status`), so the count is a "
+			       "lower bound");
 	return 0;
 }
 

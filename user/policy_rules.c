@@ -283,16 +283,15 @@ int policy_rules_parse(struct policy_rules *r, const char *text, size_t len,
 }
 
 /*
- * The one place that says which rules this build can count. Cluster-wide
- * counts (the cluster agent) and connection rates (the monitors) are parsed
- * already; when the library can count them, drop the refusal here and count
- * them in cli_policyd.c's rule_count().
+ * The one place that says which rules this build can count: every rule but a
+ * cluster-wide rate (inbound_cidr counts through the cluster agent's view,
+ * rates through the monitors; cli_policyd.c's rule_count()).
  */
 static const char *needs(const struct policy_rule *rule)
 {
-	if (rule->cluster)
-		return "needs cluster-wide counts (the `connaudit cluster` agent), which this "
-		       "connaudit does not have yet; count this host with SMTP instead";
+	if (rule->cluster && rule->rate)
+		return "needs cluster-wide connection rates, which this connaudit does not "
+		       "have yet; count this host's with SMTP instead";
 	return NULL;
 }
 

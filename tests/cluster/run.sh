@@ -213,6 +213,26 @@ label="top --cluster: the busiest prefixes over every node"
 got=$("$connaudit" top SMTP --cluster --prefix 24 -n 1 "${on_a[@]}")
 check test "$got" = "$(truth 127.0.0.0/24) 127.0.0.0/24"
 
+# policyd's inbound_cidr rules answer from the same view (one request on
+# standard input, as Postfix's spawn would send it).
+policy_answer() {	# LIMIT: policyd's action for a client of 127.0.0.0/24
+  printf 'inbound_cidr /24 %s\n' "$1" > "$tmp/policy.rules"
+  printf 'request=smtpd_access_policy\nprotocol_state=CONNECT\nclient_address=127.0.0.77\n\n' |
+    "$connaudit" policyd --rules "$tmp/policy.rules" --config /dev/null "${on_a[@]}" \
+    2>>"$tmp/policyd.log" | sed -n 's/^action=//p'
+}
+n24=$(truth 127.0.0.0/24)
+label="policyd: an inbound_cidr rule rejects over the sum of every node ($n24 sessions)"
+check test -n "$(policy_answer $((n24 - 1)) | grep "^421 .*more than $((n24 - 1)) from 127.0.0.0/24")"
+label="... and lets the client through at that sum"
+check test "$(policy_answer "$n24")" = DUNNO
+
+label="Lua: inbound_session_count('/24', 'inbound_cidr') is the cluster's count"
+got=$(in_ns a env LUA_CPATH="$build/lua/5.4/?.so" CONNAUDIT_PIN_DIR="$pin" \
+  CONNAUDIT_CONFIG=/dev/null lua5.4 -e \
+  "print(require('msys.audit').inbound_session_count('/24', 'inbound_cidr', '127.0.0.77'))")
+check test "$got" = "$n24"
+
 label="sessions opened in one node show in every node within 1 s"
 hold c more 'listen=127.0.0.11:25' 'conn=127.0.0.2>127.0.0.11:25*4' &&
   hold c more6 'listen=[fd00:ca::11]:25' 'conn=fd00:ca::3>[fd00:ca::11]:25' && check converged 1

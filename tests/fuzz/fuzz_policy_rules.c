@@ -82,7 +82,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(rc == 0 || rc == -EINVAL || rc == -EOPNOTSUPP);
 	CHECK(rc == 0 || strncmp(err.msg, ORIGIN ":", strlen(ORIGIN ":")) == 0);
 	for (unsigned i = 0; rc == 0 && i < rules.n; i++)
-		CHECK(!rules.rule[i].cluster && rules.rule[i].svc.nports &&
+		CHECK(!(rules.rule[i].cluster && rules.rule[i].rate) && rules.rule[i].svc.nports &&
+		      rules.rule[i].cluster == rules.rule[i].svc.cluster &&
 		      (!rules.rule[i].rate || (rules.rule[i].mon.size && rules.rule[i].mon.windows &&
 					       rules.rule[i].last_window < rules.rule[i].mon.windows)));
 	return 0;
