@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "cluster.h"
+#include "cli_health_log.h"
 #include "cluster_view.h"
 
 #define CONNECT_TIMEOUT_MS	1000
@@ -52,6 +53,7 @@ struct agent {
 	bool view_ready;		/* view_init done: after the first claim */
 	struct keytab published, now;	/* our entries as in Redis; as read now */
 	bool local_incomplete;
+	struct health_log health;	/* the journal line when counts degrade or recover */
 	/* Redis side */
 	redisContext *cmd, *sub;
 	bool up;

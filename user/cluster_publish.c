@@ -36,7 +36,12 @@ int read_local(struct agent *ag)
 			  "out of memory" : err.msg);
 		return rc;
 	}
-	ag->local_incomplete = ca_read_health(ag->h, &hv, &err) || !cli_health_exact(&hv);
+	if (ca_read_health(ag->h, &hv, &err)) {
+		ag->local_incomplete = true;
+		return 0;
+	}
+	ag->local_incomplete = !cli_health_exact(&hv);
+	health_log_update(&ag->health, ca_pin_dir(ag->h), ca_loaded_config(ag->h), &hv);
 	return 0;
 }
 

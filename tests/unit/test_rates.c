@@ -158,7 +158,7 @@ static void connect_at(struct fake_rates *f, uint16_t port, const char *addr, ui
 	bump(f, &k, sec);
 }
 
-static const struct ca_service smtp = { "SMTP", { 25, 587 }, 2 };
+static const struct ca_service smtp = { .name = "SMTP", .ports = { 25, 587 }, .nports = 2 };
 
 static int ask(struct fake_rates *f, struct ca_monitor m, const char *cidr, const char *peer,
 	       unsigned start, unsigned end, uint64_t *n)
