@@ -93,7 +93,7 @@ cli_smoke() {
 	vg_cli "0 3" count /24 SMTP --peer 127.0.1.9
 	vg_cli "0 3" count /0 SMTP
 	vg_cli "0 3" count /25,/56 SMTP --peer fd00:ca::2	# not aggregated: a scan
-	vg_cli 1 count 10.0.0.0/8 NoSuchService	# an error path
+	vg_cli 2 count 10.0.0.0/8 NoSuchService	# an error path (usage)
 	vg_cli "0 3" top SMTP
 	vg_cli "0 3" metrics
 	vg_cli 0 unload --quiet
