@@ -46,6 +46,7 @@ build = {
       ["msys.audit"] = {
          sources = {
             "lua/audit.c",
+            "user/batch.c",
             "user/cidr.c",
             "user/cluster_query.c",
             "user/count.c",

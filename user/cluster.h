@@ -6,9 +6,9 @@
 #ifndef CA_CLUSTER_H
 #define CA_CLUSTER_H
 
+#include "batch.h"
 #include "store.h"
 
-#define CA_REMOTE_SCAN_BATCH	256
 
 /* Create ca_remote and ca_cluster under dir unless they exist (a replace
  * keeps them). Returns 0 or -errno. */
@@ -25,8 +25,8 @@ struct ca_remote_store {
 	uint64_t state_read_ms;
 	uint32_t state_netns;
 	bool state_present;
-	struct ca_key keys[CA_REMOTE_SCAN_BATCH];
-	__u64 values[CA_REMOTE_SCAN_BATCH];
+	struct ca_key keys[CA_SCAN_BATCH];
+	__u64 values[CA_SCAN_BATCH];
 };
 
 /* How long a query may trust the record it read last: a record says at

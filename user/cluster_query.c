@@ -10,6 +10,7 @@
 
 #include <bpf/bpf.h>
 
+#include "batch.h"
 #include "cluster.h"
 #include "errors.h"
 
@@ -46,35 +47,30 @@ static bool is_peer_key(const struct ca_key *k)
 
 /* Only per-peer entries are scanned (the core scans for prefixes that are
  * not aggregated); aggregate scans are not asked of this store. */
+struct remote_scan {
+	const struct ca_remote_store *r;
+	bool aggregate;
+	ca_entry_fn fn;
+	void *arg;
+};
+
+static int visit_remote(unsigned i, void *arg)
+{
+	const struct remote_scan *v = arg;
+
+	if (v->r->values[i] == 0 || is_peer_key(&v->r->keys[i]) == v->aggregate)
+		return 0;
+	return v->fn(&v->r->keys[i], v->r->values[i], v->arg);
+}
+
 static int remote_scan(struct ca_store *s, bool aggregate, ca_entry_fn fn, void *arg,
 		       struct ca_error *err)
 {
 	struct ca_remote_store *r = (struct ca_remote_store *)s;
-	struct ca_key batch_in, batch_out;
-	bool first = true;
+	struct remote_scan v = { r, aggregate, fn, arg };
 
-	for (;;) {
-		__u32 n = CA_REMOTE_SCAN_BATCH;
-		int rc = bpf_map_lookup_batch(r->remote_fd, first ? NULL : &batch_in,
-					      &batch_out, r->keys, r->values, &n, NULL);
-
-		if (rc && rc != -ENOENT)
-			return ca_errf(err, rc, "batched lookup in %s failed: %s", CA_PIN_REMOTE,
-				       strerror(-rc));
-		for (__u32 i = 0; i < n; i++) {
-			int stop;
-
-			if (r->values[i] == 0 || is_peer_key(&r->keys[i]) == aggregate)
-				continue;
-			stop = fn(&r->keys[i], r->values[i], arg);
-			if (stop)
-				return stop;
-		}
-		if (rc == -ENOENT)
-			return 0;
-		batch_in = batch_out;
-		first = false;
-	}
+	return ca_batch_scan(r->remote_fd, CA_PIN_REMOTE, r->keys, r->values, visit_remote, &v,
+			     err);
 }
 
 static int read_state(struct ca_remote_store *r, uint64_t now, struct ca_error *err)

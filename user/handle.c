@@ -17,12 +17,12 @@
 #include <bpf/libbpf.h>
 
 #include "cluster.h"
+#include "batch.h"
 #include "errors.h"
 #include "store.h"
 #include "sysfs.h"
 
 /* Entries fetched per batched lookup when scanning. */
-#define SCAN_BATCH	256
 
 struct pinned_map {
 	const char *name;
@@ -40,9 +40,9 @@ struct ca_handle {
 	uint32_t netns_self, netns;
 	char pin_dir[PATH_MAX];
 	/* scan buffers, allocated at open so that queries do not allocate */
-	struct ca_key keys[SCAN_BATCH];
-	struct ca_count values[SCAN_BATCH];
-	struct ca_rate rates[SCAN_BATCH];
+	struct ca_key keys[CA_SCAN_BATCH];
+	struct ca_count values[CA_SCAN_BATCH];
+	struct ca_rate rates[CA_SCAN_BATCH];
 	struct ca_remote_store remote;	/* the other nodes of a cluster */
 };
 
@@ -159,37 +159,32 @@ static int store_lookup(struct ca_store *s, bool aggregate, const struct ca_key 
 	return 0;
 }
 
+/* A scan of ca_peers or ca_prefixes: its non-zero entries to fn. */
+struct counter_scan {
+	const struct ca_handle *h;
+	ca_entry_fn fn;
+	void *arg;
+};
+
+static int visit_counter(unsigned i, void *arg)
+{
+	const struct counter_scan *v = arg;
+	uint32_t c = v->h->values[i].count;
+
+	if (c == 0 || c == CA_COUNT_DEAD)
+		return 0;
+	return v->fn(&v->h->keys[i], c, v->arg);
+}
+
 static int store_scan(struct ca_store *s, bool aggregate, ca_entry_fn fn, void *arg,
 		      struct ca_error *err)
 {
 	struct ca_handle *h = (struct ca_handle *)s;
-	int fd = h->maps[aggregate ? M_PREFIXES : M_PEERS].fd;
-	struct ca_key batch_in, batch_out;
-	bool first = true;
+	struct counter_scan v = { h, fn, arg };
 
-	for (;;) {
-		__u32 n = SCAN_BATCH;
-		int rc = bpf_map_lookup_batch(fd, first ? NULL : &batch_in, &batch_out,
-					      h->keys, h->values, &n, NULL);
-
-		if (rc && rc != -ENOENT)
-			return ca_errf(err, rc, "batched map lookup failed: %s%s", strerror(-rc),
-				       rc == -EINVAL ? " (needs kernel 5.6 or later)" : "");
-		for (__u32 i = 0; i < n; i++) {
-			uint32_t c = h->values[i].count;
-			int stop;
-
-			if (c == 0 || c == CA_COUNT_DEAD)
-				continue;
-			stop = fn(&h->keys[i], c, arg);
-			if (stop)
-				return stop;
-		}
-		if (rc == -ENOENT)
-			return 0;
-		batch_in = batch_out;
-		first = false;
-	}
+	return ca_batch_scan(h->maps[aggregate ? M_PREFIXES : M_PEERS].fd,
+			     aggregate ? CA_PIN_PREFIXES : CA_PIN_PEERS, h->keys, h->values,
+			     visit_counter, &v, err);
 }
 
 static int store_health(struct ca_store *s, struct ca_error *err)
@@ -228,30 +223,27 @@ static int store_rate_lookup(struct ca_store *s, const struct ca_key *key, struc
 	return 0;
 }
 
+/* A scan of ca_rates: every entry to fn. */
+struct rate_scan {
+	const struct ca_handle *h;
+	ca_rate_fn fn;
+	void *arg;
+};
+
+static int visit_rate(unsigned i, void *arg)
+{
+	const struct rate_scan *v = arg;
+
+	return v->fn(&v->h->keys[i], &v->h->rates[i], v->arg);
+}
+
 static int store_rate_scan(struct ca_store *s, ca_rate_fn fn, void *arg, struct ca_error *err)
 {
 	struct ca_handle *h = (struct ca_handle *)s;
-	struct ca_key batch_in, batch_out;
-	bool first = true;
+	struct rate_scan v = { h, fn, arg };
 
-	for (;;) {
-		__u32 n = SCAN_BATCH;
-		int rc = bpf_map_lookup_batch(h->maps[M_RATES].fd, first ? NULL : &batch_in,
-					      &batch_out, h->keys, h->rates, &n, NULL);
-
-		if (rc && rc != -ENOENT)
-			return ca_errf(err, rc, "batched map lookup failed: %s", strerror(-rc));
-		for (__u32 i = 0; i < n; i++) {
-			int stop = fn(&h->keys[i], &h->rates[i], arg);
-
-			if (stop)
-				return stop;
-		}
-		if (rc == -ENOENT)
-			return 0;
-		batch_in = batch_out;
-		first = false;
-	}
+	return ca_batch_scan(h->maps[M_RATES].fd, CA_PIN_RATES, h->keys, h->rates, visit_rate,
+			     &v, err);
 }
 
 /* Rates from second `since` on are exact unless a connection missed its
