@@ -251,8 +251,8 @@ lua-test: $(OUTPUT)/lua/msys/audit.so $(OUTPUT)/connaudit $(OUTPUT)/tests/holdco
 	$(Q)$(SANITIZE_PATH) tests/lua/haproxy.sh $(OUTPUT)
 
 # Three namespaces as three nodes, a real redis-server on a UNIX socket.
-cluster-test: $(OUTPUT)/connaudit $(OUTPUT)/tests/holdconns
-	$(Q)tests/cluster/run.sh $(OUTPUT)
+cluster-test: $(OUTPUT)/connaudit $(OUTPUT)/tests/holdconns $(OUTPUT)/lua/msys/audit.so
+	$(Q)$(SANITIZE_PATH) tests/cluster/run.sh $(OUTPUT)
 
 # Needs root for most of it; what cannot run here says "skip".
 ops-test: all $(OUTPUT)/tests/holdconns
