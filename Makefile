@@ -58,7 +58,7 @@ LIB_SRCS := user/cidr.c user/services.c user/count.c user/handle.c \
             user/monitors.c user/rates.c \
             user/cluster_maps.c user/cluster_query.c user/cluster_sync.c \
             user/loader.c user/seed.c user/sysfs.c user/errors.c user/ports.c user/iter.c \
-            user/batch.c
+            user/batch.c user/textfile.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 LIB_VERSION := 1.0.0
 LIB_SONAME  := libconnaudit.so.$(firstword $(subst ., ,$(LIB_VERSION)))
@@ -266,7 +266,7 @@ $(OUTPUT)/tests/smtpsession: tests/postfix/smtpsession.c | $(OUTPUT)/tests
 postfix-test: $(OUTPUT)/connaudit $(OUTPUT)/tests/smtpsession $(OUTPUT)/bench/policyd
 	$(Q)tests/postfix/run.sh $(OUTPUT)
 
-FUZZ_SRCS := user/cidr.c user/services.c user/monitors.c user/errors.c user/policy_request.c \
+FUZZ_SRCS := user/cidr.c user/services.c user/textfile.c user/monitors.c user/errors.c user/policy_request.c \
              user/policy_rules.c user/cluster_sync.c
 $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(FUZZ_SRCS) $(LIB_SRCS) $(OUTPUT)/connaudit.skel.h
 	$(call msg,FUZZ,$@)

@@ -56,6 +56,7 @@ build = {
             "user/rates.c",
             "user/services.c",
             "user/sysfs.c",
+            "user/textfile.c",
          },
          defines = { "_GNU_SOURCE" },
          incdirs = { "include", "user", "lua", "$(LIBBPF_INCDIR)" },

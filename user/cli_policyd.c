@@ -33,13 +33,13 @@
 #include "errors.h"
 #include "policy_request.h"
 #include "policy_rules.h"
+#include "textfile.h"
 
 #define CONN_MAX		4096
 #define OUT_MAX			2048	/* replies waiting for a slow reader */
 #define REPLY_LINE_MAX		(POLICY_REPLY_MAX + 16)	/* "action=...\n\n" */
 #define IDLE_TIMEOUT_S		600	/* Postfix drops idle ones after 300 s */
 #define REQUEST_TIMEOUT_S	30	/* from a request's first byte to its end */
-#define RULES_FILE_MAX		(1u << 20)
 #define BAD_LOGS_PER_S		10	/* a flood of bad requests floods no log */
 
 struct conn {
@@ -112,35 +112,6 @@ static void plog(const struct policyd *d, int prio, const char *fmt, ...)
 
 /* ---- rules ---------------------------------------------------------------- */
 
-/* The rules file's text; refuses what is not a regular file (a FIFO would
- * block the loop). */
-static int read_rules_file(const char *path, char **text, size_t *len, struct ca_error *err)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	struct stat st;
-	ssize_t n = 0;
-	char *buf;
-
-	if (fd < 0)
-		return ca_errf(err, -errno, "rules file %s: %s", path, strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > RULES_FILE_MAX) {
-		close(fd);
-		return ca_errf(err, -EINVAL, "rules file %s: not a regular file of at most 1 MiB",
-			       path);
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf)
-		n = read(fd, buf, (size_t)st.st_size);
-	close(fd);
-	if (!buf || n < 0) {
-		free(buf);
-		return ca_errf(err, -EIO, "rules file %s: cannot read it", path);
-	}
-	*text = buf;
-	*len = (size_t)n;
-	return 0;
-}
-
 /* Rules and services from their files into *out, all checked. */
 static int load_rules(const struct cli *c, struct policy_rules *out, struct ca_services *svcs,
 		      struct ca_error *err)
@@ -152,9 +123,9 @@ static int load_rules(const struct cli *c, struct policy_rules *out, struct ca_s
 	rc = ca_services_load(svcs, c->config, err);
 	if (rc)
 		return rc;
-	rc = read_rules_file(c->rules, &text, &len, err);
+	rc = ca_read_textfile(c->rules, &text, &len);
 	if (rc)
-		return rc;
+		return ca_errf(err, rc, "rules file %s: %s", c->rules, ca_textfile_error(rc));
 	rc = policy_rules_parse(out, text, len, c->rules, err);
 	free(text);
 	return rc ? rc : policy_rules_bind(out, svcs, err);

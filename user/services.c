@@ -10,20 +10,17 @@
  * one file is an error: silently keeping either line would hide a typo.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "errors.h"
+#include "textfile.h"
 
 #define STR_(x)	#x
 #define STR(x)	STR_(x)
 
-#define CONFIG_MAX	(1u << 20)	/* bytes; a services table is a few lines */
 #define QUOTE_MAX	40
 
 _Static_assert(CA_SERVICE_NAME_MAX == 32, "the name message says 1..31");
@@ -261,58 +258,12 @@ static int source_error(const struct config_source *src, int code, const char *w
 		       ca_quote(src->path, strlen(src->path), q, sizeof(q)), src->via, what);
 }
 
-/* Reads at most CONFIG_MAX bytes; one more means the file is too large. */
-static int read_text(FILE *f, char **text, size_t *len)
-{
-	char *buf = malloc(CONFIG_MAX + 1);
-	size_t n;
-
-	if (!buf)
-		return -ENOMEM;
-	errno = 0;
-	n = fread(buf, 1, CONFIG_MAX + 1, f);
-	if (ferror(f) || n > CONFIG_MAX) {
-		int rc = ferror(f) ? -(errno ? errno : EIO) : -EFBIG;
-
-		free(buf);
-		return rc;
-	}
-	*text = buf;
-	*len = n;
-	return 0;
-}
-
 static int read_source(const struct config_source *src, char **text, size_t *len,
 		       struct ca_error *err)
 {
-	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
-	int fd = open(src->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	struct stat st;
-	FILE *f;
-	int rc = -errno;
+	int rc = ca_read_textfile(src->path, text, len);
 
-	if (fd < 0)
-		return source_error(src, rc, strerror(-rc), err);
-	if (fstat(fd, &st) || S_ISDIR(st.st_mode) || S_ISFIFO(st.st_mode) ||
-	    S_ISSOCK(st.st_mode)) {
-		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-		close(fd);
-		return source_error(src, rc, rc == -EISDIR ? strerror(EISDIR) :
-				    "not a regular file (a FIFO or a socket)", err);
-	}
-	f = fdopen(fd, "r");
-	if (!f) {
-		rc = -errno;
-		close(fd);
-		return source_error(src, rc, strerror(-rc), err);
-	}
-	rc = read_text(f, text, len);
-	fclose(f);
-	if (rc == -EFBIG)
-		return source_error(src, rc, "larger than 1 MiB", err);
-	if (rc)
-		return source_error(src, rc, strerror(-rc), err);
-	return 0;
+	return rc ? source_error(src, rc, ca_textfile_error(rc), err) : 0;
 }
 
 int ca_services_load(struct ca_services *s, const char *path, struct ca_error *err)

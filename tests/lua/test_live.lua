@@ -13,32 +13,8 @@ local audit = require('msys.audit')
 local count = audit.inbound_session_count
 local policy = require('connection_limit')
 
-local PORTS = { SMTP = { 25 }, Control = { 2025 } }
-
--- The output of the shell command `cmd` (stderr included) and whether it
--- exited 0. The status is read from the output: 5.1's popen:close() does
--- not give it.
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. ' 2>&1; echo "exit $?"'))
-  local out = p:read('*a')
-  p:close()
-  local body, status = out:match('^(.-)exit (%d+)\n$')
-  return status == '0', body or out
-end
-
--- Sessions ss sees on `ports` (server side: sport) whose peer passes
--- `filter` (an ss expression such as "dst 127.0.0.0/24"; nil for all).
-local function ss_count(ports, filter)
-  local sports = {}
-  for _, p in ipairs(ports) do sports[#sports + 1] = 'sport = :' .. p end
-  local expr = '( ' .. table.concat(sports, ' or ') .. ' )'
-  if filter then expr = expr .. ' and ( ' .. filter .. ' )' end
-  local ok, out = sh("ss -Htn state established state close-wait '" .. expr .. "'")
-  assert(ok, 'ss failed on ' .. expr .. ': ' .. out)
-  local n = 0
-  for _ in out:gmatch('[^\n]+') do n = n + 1 end
-  return n
-end
+local live = require('live')
+local PORTS, sh, ss_count = live.PORTS, live.sh, live.ss_count
 
 -- Another suite's load or unload holds the lock for a moment: retry, as
 -- tests/lua/live.sh does.
@@ -56,12 +32,7 @@ local function connaudit(verb)
   error(cmd .. ': ' .. out)
 end
 
--- A count that succeeded and is complete.
-local function counted(what, n, note, errno)
-  T.eq(note, nil, what .. ': second result (' .. tostring(errno) .. ')')
-  T.integer(n, what .. ': count')
-  return n
-end
+local counted = live.counted
 
 ---- every CIDR form against ss ------------------------------------------------
 

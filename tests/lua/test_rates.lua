@@ -10,27 +10,8 @@ local audit = require('msys.audit')
 local connections = audit.connections
 local policy = require('connection_limit')
 
-local PORTS = { SMTP = { 25 }, Control = { 2025 } }
-
--- Sessions ss sees on `ports` whose peer passes `filter` (nil: all).
-local function ss_count(ports, filter)
-  local sports = {}
-  for _, p in ipairs(ports) do sports[#sports + 1] = 'sport = :' .. p end
-  local expr = '( ' .. table.concat(sports, ' or ') .. ' )'
-  if filter then expr = expr .. ' and ( ' .. filter .. ' )' end
-  local ss = assert(io.popen("ss -Htn state established state close-wait '" .. expr .. "'"))
-  local n = 0
-  for _ in ss:lines() do n = n + 1 end
-  assert(ss:close(), 'ss failed on ' .. expr)
-  return n
-end
-
--- A complete count.
-local function counted(what, n, note, errno)
-  T.eq(note, nil, what .. ': second result (' .. tostring(errno) .. ')')
-  T.integer(n, what .. ': count type')
-  return n
-end
+local live = require('live')
+local PORTS, ss_count, counted = live.PORTS, live.ss_count, live.counted
 
 -- Windows 0..1 of "60,2" span at least the last minute.
 local MINUTE = '60,2'
