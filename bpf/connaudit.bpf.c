@@ -110,6 +110,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ca_rates SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CA_ADMITS_MAX_ENTRIES);
+	__type(key, struct ca_port_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ca_admits SEC(".maps");
+
 /* A fresh struct ca_rate is built here: too big for the stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -553,7 +561,7 @@ static __always_inline int slot_add(struct ca_rate *v, __u32 i, __u32 win, bool 
 
 /*
  * Add one connection to the current windows of key's entry. Global, so
- * that the verifier checks it once, not for every key of rate_admit().
+ * that the verifier checks it once, not for every key of connection_admitted().
  *
  * Monitors go in slot order, as the reclaimer claims slots. A DEAD first
  * slot means the entry may be on its way out: look it up again (nothing
@@ -624,15 +632,43 @@ static __always_inline void note_rate_miss(int err, __u64 secs)
 	h->rates_missed_at = secs;
 }
 
-/* Count a connection in every rate entry of its session's keys. */
-__noinline int rate_admit(const struct ca_mark *m)
+/* One more connection to the port (ca_admits). The entry is made once per
+ * (namespace, port), so the common path is a lookup and an atomic add. */
+static __always_inline void admits_inc(const struct ca_key *key)
+{
+	struct ca_port_key pk = { .netns = key->netns, .port = key->port };
+	__u64 one = 1, *n;
+
+	for (int i = 0; i < 2; i++) {
+		n = bpf_map_lookup_elem(&ca_admits, &pk);
+		if (n) {
+			__sync_fetch_and_add(n, 1);
+			return;
+		}
+		int err = bpf_map_update_elem(&ca_admits, &pk, &one, BPF_NOEXIST);
+
+		if (!err)
+			return;
+		if (err != -EEXIST) {
+			HEALTH_ADD(admits_full, 1);
+			return;
+		}
+	}
+}
+
+/* Count a connection: in its port's total, and in every rate entry of its
+ * session's keys. */
+__noinline int connection_admitted(const struct ca_mark *m)
 {
 	struct rate_now now = {};
 	struct ca_key k;
 	bool aggregate;
 	__u64 secs;
 
-	if (!m || !cfg.nr_monitors)
+	if (!m)
+		return 0;
+	admits_inc(&m->key);
+	if (!cfg.nr_monitors)
 		return 0;
 	secs = (bpf_ktime_get_boot_ns() + cfg.realtime_offset_ns) / 1000000000ull;
 	for (__u32 i = 0; i < CA_MAX_MONITORS && i < cfg.nr_monitors; i++)
@@ -730,7 +766,7 @@ static __always_inline void admit_sock(struct sock *sk, __u64 cookie, bool may_b
 		depart(&fresh);
 		note_unmarked(sk);
 	} else if (how == CA_STAT_ADMITTED) {
-		rate_admit(&fresh);
+		connection_admitted(&fresh);
 	}
 }
 
@@ -795,7 +831,7 @@ static __always_inline void count_change(struct sock *sk, bool admission, bool s
 		m = bpf_map_lookup_elem(&ca_marks, &cookie);
 		if (m && (m->flags & CA_MARK_PENDING) && !(m->flags & CA_MARK_ADMITTED)) {
 			admit(m, CA_STAT_ADMITTED);
-			rate_admit(m);
+			connection_admitted(m);
 		}
 		return;
 	}

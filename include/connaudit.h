@@ -263,6 +263,14 @@ int ca_read_health(struct ca_handle *h, struct ca_health *out, struct ca_error *
 /* Sum the per-CPU event counters into out[CA_STAT_NR]. */
 int ca_read_stats(struct ca_handle *h, uint64_t out[CA_STAT_NR], struct ca_error *err);
 
+/* *total = the connections admitted to local port `port` in the handle's
+ * namespace since the auditor was first loaded (a replace keeps it; seeded
+ * sessions are not connections). Returns 0, CA_INCOMPLETE (with *total 0)
+ * when the port has no counter and some counter could not be made because
+ * ca_admits was full, or a negative errno. */
+int ca_connections_total(struct ca_handle *h, uint16_t port, uint64_t *total,
+			 struct ca_error *err);
+
 /* Visit every non-zero entry of ca_peers (prefixes=false) or ca_prefixes
  * (prefixes=true), in every namespace, with batched lookups. Stops early and
  * returns fn's value if fn returns non-zero; else 0 or a negative errno. */

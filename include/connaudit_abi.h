@@ -15,7 +15,7 @@
 #endif
 
 #define CA_ABI_MAGIC	0x43414231u	/* "CAB1" */
-#define CA_ABI_VERSION	5u
+#define CA_ABI_VERSION	6u
 
 /* Address families as stored in keys (Linux values, spelled out for BPF). */
 #define CA_AF_ALL	0	/* per-port total over both families */
@@ -34,6 +34,7 @@
 #define CA_PIN_RATES	"ca_rates"	/* connections per window, per key (monitors) */
 #define CA_PIN_REMOTE	"ca_remote"	/* cluster: other nodes' counts, summed (cluster agent) */
 #define CA_PIN_CLUSTER	"ca_cluster"	/* cluster: each agent's view of the cluster */
+#define CA_PIN_ADMITS	"ca_admits"	/* connections admitted per (netns, local port) */
 #define CA_PIN_LINK_STATE	"link_set_state"	/* tp_btf/inet_sock_set_state */
 #define CA_PIN_LINK_SOCKOPS	"link_sockops"		/* sock_ops, cgroup-scoped mode only */
 #define CA_PIN_LINK_TWIN	"link_state_twin"	/* a second tp_btf program: catches
@@ -118,6 +119,7 @@ struct ca_health {
 	__u64 rates_lost;	/* rate increments abandoned after too many retries (sticky) */
 	__u64 rates_missed_at;	/* wall-clock second of the latest of those two: windows
 				 * that end before it are exact */
+	__u64 admits_full;	/* connections not added to ca_admits: map full (sticky) */
 };
 /* The *_full and contention fields are totals, for rates; whether counts are
  * exact now is said by the gauges (incomplete, uncounted) and underflow. */
@@ -154,6 +156,21 @@ struct ca_rate_slot {
 struct ca_rate {
 	struct ca_rate_slot slot[CA_RATE_SLOTS];
 };
+
+/*
+ * ca_admits: a hash map of the connections admitted (at the handshake, as
+ * the rate monitors count them; seeded sessions are not connections) per
+ * (namespace, local port) since the first load, so that a metrics scraper
+ * can derive rates itself. Kept with or without monitors, never reclaimed
+ * (a counter must not go back): a key that finds the map full is not
+ * counted at all, and ca_health.admits_full says so.
+ */
+struct ca_port_key {
+	__u32 netns;		/* inode number of the network namespace */
+	__u16 port;		/* local port, host byte order */
+	__u16 zero;
+};
+#define CA_ADMITS_MAX_ENTRIES	16384
 
 /* Config flags. */
 #define CA_CFG_CGROUP	(1u << 0)	/* admission by sock_ops on one cgroup */

@@ -506,6 +506,10 @@ static void print_status_text(const struct cli *c, const struct status *s)
 	       (unsigned long long)hv->peers_full, (unsigned long long)hv->prefixes_full,
 	       (unsigned long long)hv->contention, (unsigned long long)hv->marks_full,
 	       (unsigned long long)hv->underflow);
+	if (hv->admits_full)
+		printf("  admits     %s was full %llu times: some ports have no connection "
+		       "counter (connaudit_connections_total)\n", CA_PIN_ADMITS,
+		       (unsigned long long)hv->admits_full);
 }
 
 static void print_status_json(const struct cli *c, const struct status *s)
@@ -559,11 +563,13 @@ static void print_status_json(const struct cli *c, const struct status *s)
 	printf("\n \"health\": {\"exact\": %s, \"incomplete\": %lld, \"uncounted\": %lld, "
 	       "\"peers_full\": %llu, "
 	       "\"prefixes_full\": %llu, \"contention\": %llu, \"marks_full\": %llu, "
-	       "\"underflow\": %llu}", cli_health_exact(hv) ? "true" : "false",
+	       "\"underflow\": %llu, \"admits_full\": %llu}",
+	       cli_health_exact(hv) ? "true" : "false",
 	       (long long)hv->incomplete, (long long)hv->uncounted,
 	       (unsigned long long)hv->peers_full,
 	       (unsigned long long)hv->prefixes_full, (unsigned long long)hv->contention,
-	       (unsigned long long)hv->marks_full, (unsigned long long)hv->underflow);
+	       (unsigned long long)hv->marks_full, (unsigned long long)hv->underflow,
+	       (unsigned long long)hv->admits_full);
 }
 
 void cli_read_cluster(struct ca_handle *h, struct cli_cluster *out)

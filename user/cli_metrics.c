@@ -100,6 +100,10 @@ static void put_per_map(FILE *f, const char *name, const char *type, const char 
 
 /* ---- what a scrape reads ------------------------------------------------ */
 
+/* One per-port figure of svc's port i: 0 or a message in err. */
+typedef int (*port_reader)(struct ca_handle *h, const struct ca_service *svc, unsigned i,
+			   uint64_t *n, struct ca_error *err);
+
 /* Sessions to one port of svc from any peer: the per-port total entry. */
 static int count_port(struct ca_handle *h, const struct ca_service *svc, unsigned i,
 		      uint64_t *n, struct ca_error *err)
@@ -114,20 +118,32 @@ static int count_port(struct ca_handle *h, const struct ca_service *svc, unsigne
 	return rc < 0 ? rc : 0;	/* CA_INCOMPLETE shows in connaudit_counts_exact */
 }
 
-static int put_sessions(FILE *f, struct ca_handle *h, const struct ca_services *services)
+/* Connections ever admitted to one port of svc. A port with no counter
+ * while ca_admits was full has no sample: none beats a low one. */
+static int connections_port(struct ca_handle *h, const struct ca_service *svc, unsigned i,
+			    uint64_t *n, struct ca_error *err)
 {
-	static const char name[] = "connaudit_inbound_sessions";
+	return ca_connections_total(h, svc->ports[i], n, err);
+}
+
+/* One sample per port of every service; a reader's CA_INCOMPLETE skips it. */
+static int put_per_port(FILE *f, struct ca_handle *h, const struct ca_services *services,
+			const char *name, const char *type, const char *help, port_reader read)
+{
 	struct ca_error err;
 	char port[8];
 	uint64_t n;
+	int rc;
 
-	put_family(f, name, "gauge", "Open inbound TCP sessions (established or close-wait) "
-		   "to the port, in this network namespace.");
+	put_family(f, name, type, help);
 	for (unsigned s = 0; s < services->n; s++) {
 		const struct ca_service *svc = &services->svc[s];
 
 		for (unsigned i = 0; i < svc->nports; i++) {
-			if (count_port(h, svc, i, &n, &err))
+			rc = read(h, svc, i, &n, &err);
+			if (rc == CA_INCOMPLETE)
+				continue;
+			if (rc)
 				return cli_fail("%s", err.msg);
 			snprintf(port, sizeof(port), "%u", svc->ports[i]);
 			put_sample(f, name, (struct label[]){ { "service", svc->name },
@@ -135,6 +151,17 @@ static int put_sessions(FILE *f, struct ca_handle *h, const struct ca_services *
 		}
 	}
 	return 0;
+}
+
+static int put_sessions(FILE *f, struct ca_handle *h, const struct ca_services *services)
+{
+	return put_per_port(f, h, services, "connaudit_inbound_sessions", "gauge",
+			    "Open inbound TCP sessions (established or close-wait) to the port, "
+			    "in this network namespace.", count_port) ||
+	       put_per_port(f, h, services, "connaudit_connections_total", "counter",
+			    "Inbound TCP connections admitted to the port (completed handshakes) "
+			    "since the auditor was first loaded, in this network namespace.",
+			    connections_port);
 }
 
 /* The busiest --prefix client prefixes of every service, -n of each. */
@@ -217,6 +244,8 @@ static int put_health(FILE *f, struct ca_handle *h, struct health_log *log)
 	put_per_map(f, "connaudit_map_full_total", "counter",
 		    "Inserts the kernel refused because the map was full.",
 		    hv.peers_full, hv.prefixes_full);
+	put_sample(f, "connaudit_map_full_total", &(struct label){ "map", CA_PIN_ADMITS }, 1,
+		   "%" PRIu64, (uint64_t)hv.admits_full);
 	put_family(f, "connaudit_contention_total", "counter",
 		   "Inserts abandoned after too many retries.");
 	put_sample(f, "connaudit_contention_total", NULL, 0, "%" PRIu64, (uint64_t)hv.contention);

@@ -31,7 +31,8 @@ struct pinned_map {
 	__u32 id;
 };
 
-enum { M_PEERS, M_PREFIXES, M_STATS, M_HEALTH, M_CONFIG, M_RATES, M_REMOTE, M_CLUSTER, M_NR };
+enum { M_PEERS, M_PREFIXES, M_STATS, M_HEALTH, M_CONFIG, M_RATES, M_REMOTE, M_CLUSTER, M_ADMITS,
+       M_NR };
 
 struct ca_handle {
 	struct ca_store store;		/* first: the core gets &h->store */
@@ -63,6 +64,8 @@ static const struct pinned_map expected[M_NR] = {
 		       sizeof(__u64), -1, 0 },
 	[M_CLUSTER] = { CA_PIN_CLUSTER, BPF_MAP_TYPE_HASH, sizeof(__u32),
 			sizeof(struct ca_cluster_state), -1, 0 },
+	[M_ADMITS] = { CA_PIN_ADMITS, BPF_MAP_TYPE_HASH, sizeof(struct ca_port_key),
+		       sizeof(__u64), -1, 0 },
 };
 
 static int open_error(const char *pin_dir, const char *path, int rc, struct ca_error *err)
@@ -483,6 +486,29 @@ int ca_read_stats(struct ca_handle *h, uint64_t out[CA_STAT_NR], struct ca_error
 			out[i] += percpu[c];
 	}
 	free(percpu);
+	return 0;
+}
+
+int ca_connections_total(struct ca_handle *h, uint16_t port, uint64_t *total,
+			 struct ca_error *err)
+{
+	struct ca_port_key k = { .netns = h->netns, .port = port };
+	struct ca_health hv;
+	int rc;
+
+	if (bpf_map_lookup_elem(h->maps[M_ADMITS].fd, &k, total) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return ca_errf(err, -errno, "cannot read %s: %s", CA_PIN_ADMITS, strerror(errno));
+	*total = 0;
+	rc = ca_read_health(h, &hv, err);
+	if (rc)
+		return rc;
+	if (hv.admits_full)
+		return ca_errf(err, CA_INCOMPLETE, "%s was full when some port had its first "
+			       "connection, so port %u may have had connections that it does not "
+			       "hold; unload and load again to start the counters afresh",
+			       CA_PIN_ADMITS, port);
 	return 0;
 }
 

@@ -91,6 +91,14 @@ check_printed() {
 		"$(series_value "$s" 'connaudit_top_prefix_sessions{prefix="fd00:ca::/64",service="SMTP"}')"
 	check_eq "-n 2 leaves out the third prefix" "" \
 		"$(series_value "$s" 'connaudit_top_prefix_sessions{prefix="127.0.1.0/24",service="SMTP"}')"
+	check_eq "connections admitted to port 25 (made after the load)" "$OPS_SMTP" \
+		"$(series_value "$s" 'connaudit_connections_total{port="25",service="SMTP"}')"
+	check_eq "connections admitted to port 2025" "$OPS_CONTROL" \
+		"$(series_value "$s" 'connaudit_connections_total{port="2025",service="Control"}')"
+	check_eq "no connection to port 1825" 0 \
+		"$(series_value "$s" 'connaudit_connections_total{port="1825",service="ECStream"}')"
+	check_eq "ca_admits never full" 0 \
+		"$(series_value "$s" 'connaudit_map_full_total{map="ca_admits"}')"
 	check_eq "counts exact" 1 "$(series_value "$s" connaudit_counts_exact)"
 	check_eq "ca_peers capacity (--max-peers)" 4096 \
 		"$(series_value "$s" 'connaudit_map_capacity{map="ca_peers"}')"
@@ -98,6 +106,7 @@ check_printed() {
 		[ "$(series_value "$s" 'connaudit_events_total{kind="admitted"}')" -ge $((OPS_SMTP + OPS_CONTROL)) ]
 	check "ca_peers holds at least our 4 peers" \
 		[ "$(series_value "$s" 'connaudit_map_entries{map="ca_peers"}')" -ge 4 ]
+	check_replace_keeps_connections
 	if command -v promtool > /dev/null; then
 		check "promtool check metrics" promtool check metrics < "$out"
 	else
@@ -106,6 +115,26 @@ check_printed() {
 	metrics > "$TMP/plain.txt"
 	check_fails "without --prefix there are no prefix series" \
 		grep -q connaudit_top_prefix "$TMP/plain.txt"
+}
+
+# A replace keeps the counters, the new programs add to them, and sessions
+# that close take nothing off (a counter, unlike the sessions gauge).
+check_replace_keeps_connections() {
+	local held=$LIVE_HOLDCONNS_PID r=$TMP/replaced.series
+
+	live_load --replace --max-peers 4096
+	check "one connection to port 1825 after the replace, held then closed" \
+		live_hold "$TMP/hold1825.out" 'listen=127.0.0.1:1825' 'conn=127.0.0.4>127.0.0.1:1825'
+	kill "$LIVE_HOLDCONNS_PID" && wait "$LIVE_HOLDCONNS_PID" 2>/dev/null
+	LIVE_HOLDCONNS_PID=$held
+	metrics > "$TMP/replaced.txt"
+	series_of "$TMP/replaced.txt" > "$r"
+	check_eq "... port 1825 has 1 connection" 1 \
+		"$(series_value "$r" 'connaudit_connections_total{port="1825",service="ECStream"}')"
+	check_eq "... and no session" 0 \
+		"$(series_value "$r" 'connaudit_inbound_sessions{port="1825",service="ECStream"}')"
+	check_eq "... and port 25 kept its $OPS_SMTP across the replace" "$OPS_SMTP" \
+		"$(series_value "$r" 'connaudit_connections_total{port="25",service="SMTP"}')"
 }
 
 check_errors() {
@@ -184,6 +213,8 @@ check_served() {
 	http_body "$a" > "$TMP/s.txt"
 	check_eq "after a new load it counts the held sessions again" "$OPS_SMTP" \
 		"$(series_of "$TMP/s.txt" | awk '$1 == "connaudit_inbound_sessions{port=\"25\",service=\"SMTP\"}" { print $2 }')"
+	check_eq "... but not as connections: seeded sessions were made before it" 0 \
+		"$(series_of "$TMP/s.txt" | awk '$1 == "connaudit_connections_total{port=\"25\",service=\"SMTP\"}" { print $2 }')"
 	stop_server TERM
 	check_fails "the port is closed after the stop" http 127.0.0.1 $PORT 'GET /metrics HTTP/1.0\r\n\r\n' "$a"
 
