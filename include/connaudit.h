@@ -263,6 +263,13 @@ int ca_read_health(struct ca_handle *h, struct ca_health *out, struct ca_error *
 /* Sum the per-CPU event counters into out[CA_STAT_NR]. */
 int ca_read_stats(struct ca_handle *h, uint64_t out[CA_STAT_NR], struct ca_error *err);
 
+/* Visit every entry of ca_rates (connections per window, in every
+ * namespace), with batched lookups. Stops early and returns fn's value if fn
+ * returns non-zero; else 0 or a negative errno. */
+int ca_foreach_rate(struct ca_handle *h,
+		    int (*fn)(const struct ca_key *key, const struct ca_rate *v, void *arg),
+		    void *arg, struct ca_error *err);
+
 /* *total = the connections admitted to local port `port` in the handle's
  * namespace since the auditor was first loaded (a replace keeps it; seeded
  * sessions are not connections). Returns 0, CA_INCOMPLETE (with *total 0)

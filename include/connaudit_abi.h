@@ -35,6 +35,7 @@
 #define CA_PIN_REMOTE	"ca_remote"	/* cluster: other nodes' counts, summed (cluster agent) */
 #define CA_PIN_CLUSTER	"ca_cluster"	/* cluster: each agent's view of the cluster */
 #define CA_PIN_ADMITS	"ca_admits"	/* connections admitted per (netns, local port) */
+#define CA_PIN_REMOTE_RATES "ca_remote_rates"	/* cluster: other nodes' rate windows, summed */
 #define CA_PIN_LINK_STATE	"link_set_state"	/* tp_btf/inet_sock_set_state */
 #define CA_PIN_LINK_SOCKOPS	"link_sockops"		/* sock_ops, cgroup-scoped mode only */
 #define CA_PIN_LINK_TWIN	"link_state_twin"	/* a second tp_btf program: catches
@@ -222,6 +223,16 @@ struct ca_config {
  */
 #define CA_REMOTE_MAX_ENTRIES	(1u << 18)
 
+/*
+ * ca_remote_rates: the same for connection rates, written by the agents
+ * when this node has monitors. Key: as ca_remote's; value: a struct
+ * ca_rate laid out by this node's monitors, each slot the sum of the other
+ * live nodes' connections in that window. Nodes whose monitors differ from
+ * this node's are left out of it (ca_cluster_state.rate_nodes_off says how
+ * many), since their windows do not line up.
+ */
+#define CA_REMOTE_RATES_MAX_ENTRIES	(1u << 16)
+
 /* Nodes listed in ca_cluster_state (the sum may hold more). */
 #define CA_CLUSTER_NODES_MAX	16
 #define CA_CLUSTER_NAME_MAX	48
@@ -229,11 +240,14 @@ struct ca_config {
 /* ca_cluster_state.flags */
 #define CA_CLUSTER_REDIS_UP	(1u << 0)	/* connected, subscribed, node claimed */
 #define CA_CLUSTER_EXACT	(1u << 1)	/* ca_remote is the sum of every live node */
+#define CA_CLUSTER_RATES_FULL	(1u << 2)	/* ca_remote_rates refused an insert */
 
 /* ca_cluster_node.flags */
 #define CA_NODE_SILENT		(1u << 0)	/* not heard from for a few intervals */
 #define CA_NODE_INCOMPLETE	(1u << 1)	/* its own counts are incomplete */
 #define CA_NODE_REFUSED		(1u << 2)	/* it sent entries that were refused */
+#define CA_NODE_MONITORS	(1u << 3)	/* its monitors differ: rates left out */
+#define CA_NODE_RATES_INCOMPLETE (1u << 4)	/* it missed some connections lately */
 
 /* One remote node as the agent sees it. */
 struct ca_cluster_node {
@@ -260,6 +274,9 @@ struct ca_cluster_state {
 	__u32 agent_pid;
 	__u64 refused;		/* remote entries refused since the agent started */
 	__u64 resyncs;		/* full re-reads of a node (gaps, reconnects) */
+	__u32 rate_nodes_off;	/* live nodes whose rates are not in ca_remote_rates
+				 * (their monitors differ from this node's) */
+	__u32 rate_nodes_incomplete;	/* live nodes that say their own rates are low */
 	char node[CA_CLUSTER_NAME_MAX];		/* this node's --node */
 	char cluster[CA_CLUSTER_NAME_MAX];	/* --cluster */
 	char reason[128];	/* why the view is not exact, if it is not */

@@ -26,7 +26,7 @@
  *    `local n = f(...)` still gets a number while careful callers can check.
  *  - connections: an unparsable monitor or one the auditor was not loaded
  *    with raises, as does a bad options table (unknown key, a startv past
- *    endv, cluster = true: cluster-wide rates are not available yet).
+ *    endv).
  *  - receptions and rejections raise "not supported": they count messages.
  *
  * State: one full userdata per lua_State (registry key STATE_KEY, and an
@@ -423,8 +423,8 @@ static int l_inbound_session_count(lua_State *L)
 /* msys.audit.connections(monitor [, options | cidr]): connections admitted
  * in windows startv..endv of a loaded monitor. Options: cidr (default: the
  * session's peer, exact), startv, endv (default 0), service (default SMTP),
- * peer (default: the session's), cluster (only false: cluster-wide rates
- * are not available yet). */
+ * peer (default: the session's), cluster (true: every live node's, from
+ * the cluster agent's view). */
 struct connections_query {
 	struct ca_monitor monitor;
 	struct ca_cidr cidr;
@@ -433,6 +433,7 @@ struct connections_query {
 	unsigned start, end;
 	bool peer_given;
 	struct ca_addr given_peer;	/* option peer */
+	struct ca_service cluster_svc;	/* option cluster: svc on every node */
 };
 
 static int connections_query(struct ca_handle *h, const void *arg, uint64_t *count,
@@ -549,9 +550,11 @@ static void read_connections_options(lua_State *L, struct audit_state *st, int a
 		luaL_argerror(L, arg, lua_pushfstring(L, "startv %d is past endv %d: windows "
 			"startv..endv are summed, 0 being the current one", (int)q->start,
 			(int)q->end));
-	if (lua_getfield(L, arg, "cluster") != LUA_TNIL && lua_toboolean(L, -1))
-		luaL_argerror(L, arg, "cluster-wide rates are not available yet: connaudit "
-			      "counts this node's connections only (leave cluster out)");
+	if (lua_getfield(L, arg, "cluster") != LUA_TNIL && lua_toboolean(L, -1)) {
+		q->cluster_svc = *q->svc;
+		q->cluster_svc.cluster = true;
+		q->svc = &q->cluster_svc;
+	}
 	lua_pop(L, 1);
 }
 

@@ -118,6 +118,7 @@ static const struct cli_command commands[] = {
 	  "connections admitted in windows of a monitor (SERVICE default SMTP)",
 	  "  --peer ADDR        the client whose network /N and /N,/M refer to\n"
 	  "  --start K, --end L sum windows K to L back (0: the current one; default 0 0)\n"
+	  "  --cluster          on every node of the cluster (inbound_cidr always is)\n"
 	  H_PIN_DIR H_CONFIG H_NETNS H_JSON,
 	  OPT(O_PEER) | OPT(O_START) | OPT(O_END) | OPT(O_PIN_DIR) | OPT(O_CONFIG) |
 	  OPT(O_NETNS) | OPT(O_JSON) | OPT(O_CLUSTER), 2, 3, cmd_connections },

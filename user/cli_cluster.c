@@ -108,8 +108,16 @@ static void write_record(struct agent *ag, uint64_t now)
 		o->sessions = n->sessions;
 		o->flags = (node_silent(ag, n, now) ? CA_NODE_SILENT : 0) |
 			   (n->incomplete ? CA_NODE_INCOMPLETE : 0) |
-			   (n->refused ? CA_NODE_REFUSED : 0);
+			   (n->refused ? CA_NODE_REFUSED : 0) |
+			   (n->monitors_differ ? CA_NODE_MONITORS : 0) |
+			   (n->rates_low ? CA_NODE_RATES_INCOMPLETE : 0);
 	}
+	for (size_t i = 0; i < ag->view.nnodes; i++) {
+		st.rate_nodes_off += ag->view.node[i].monitors_differ;
+		st.rate_nodes_incomplete += ag->view.node[i].rates_low;
+	}
+	if (ag->view.rates_full)
+		st.flags |= CA_CLUSTER_RATES_FULL;
 	if (bpf_map_update_elem(ag->cluster_fd, &netns, &st, BPF_ANY))
 		agent_log(ag, "cannot write %s: %s", CA_PIN_CLUSTER, strerror(errno));
 }
@@ -342,7 +350,8 @@ static int setup(struct agent *ag, const struct cli *c)
 	if (!ag->h)
 		return 1;
 	ag->remote_fd = open_rw(ca_pin_dir(ag->h), CA_PIN_REMOTE);
-	ag->cluster_fd = ag->remote_fd < 0 ? -1 : open_rw(ca_pin_dir(ag->h), CA_PIN_CLUSTER);
+	ag->rates_fd = ag->remote_fd < 0 ? -1 : open_rw(ca_pin_dir(ag->h), CA_PIN_REMOTE_RATES);
+	ag->cluster_fd = ag->rates_fd < 0 ? -1 : open_rw(ca_pin_dir(ag->h), CA_PIN_CLUSTER);
 	if (ag->cluster_fd < 0)
 		return 1;
 	if (other_agent(ag))
@@ -362,7 +371,7 @@ static int setup(struct agent *ag, const struct cli *c)
 
 int cmd_cluster(const struct cli *c)
 {
-	struct agent ag = { .remote_fd = -1, .cluster_fd = -1 };
+	struct agent ag = { .remote_fd = -1, .rates_fd = -1, .cluster_fd = -1 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	int rc;
 
@@ -385,9 +394,13 @@ int cmd_cluster(const struct cli *c)
 	view_free(&ag.view);
 	keytab_free(&ag.published);
 	keytab_free(&ag.now);
+	ratetab_free(&ag.published_rates);
+	ratetab_free(&ag.now_rates);
 	args_free(&ag.a);
 	if (ag.remote_fd >= 0)
 		close(ag.remote_fd);
+	if (ag.rates_fd >= 0)
+		close(ag.rates_fd);
 	if (ag.cluster_fd >= 0)
 		close(ag.cluster_fd);
 	ca_close(ag.h);

@@ -7,10 +7,15 @@
 
 #include "cli.h"
 
-static int incomplete_warning(void)
+/* The library's message says which node's view is old or why; locally the
+ * reason is always in `connaudit status`. */
+static int incomplete_warning(bool cluster, const struct ca_error *err)
 {
-	cli_fail("warning: this count may be low: the kernel could not count some "
-		 "connections (see `connaudit status`)");
+	if (cluster)
+		cli_fail("warning: this count may be low: %s", err->msg);
+	else
+		cli_fail("warning: this count may be low: the kernel could not count some "
+			 "connections (see `connaudit status`)");
 	return EXIT_INCOMPLETE;
 }
 
@@ -21,6 +26,7 @@ int cmd_connections(const struct cli *c)
 	const char *service = c->argc > 2 ? c->argv[2] : "SMTP";
 	const struct ca_service *svc;
 	struct ca_services services;
+	struct ca_service one;
 	struct ca_prefix resolved;
 	struct ca_monitor m;
 	struct ca_handle *h;
@@ -37,9 +43,6 @@ int cmd_connections(const struct cli *c)
 	    (c->peer && ca_addr_parse(c->peer, &peer, &err)) ||
 	    ca_cidr_resolve(&cidr, c->peer ? &peer : NULL, &resolved, &err))
 		return cli_usage("%s", err.msg);
-	if (c->cluster)
-		return cli_usage("--cluster: cluster-wide rates are not available yet; without "
-				 "it, the connections of this node are counted");
 	if (c->start > c->end)
 		return cli_usage("--start %lu is past --end %lu: windows %lu..%lu are summed, 0 "
 				"being the current one", c->start, c->end, c->start, c->end);
@@ -48,10 +51,12 @@ int cmd_connections(const struct cli *c)
 	svc = ca_services_find(&services, service, &err);
 	if (!svc)
 		return cli_usage("%s", err.msg);
+	one = *svc;
+	one.cluster = svc->cluster || c->cluster;
 	h = cli_open(c);
 	if (!h)
 		return 1;
-	rc = ca_connections(h, &m, &cidr, svc, c->peer ? &peer : NULL, (unsigned)c->start,
+	rc = ca_connections(h, &m, &cidr, &one, c->peer ? &peer : NULL, (unsigned)c->start,
 			    (unsigned)c->end, &n, &err);
 	ca_close(h);
 	if (rc < 0)
@@ -62,7 +67,7 @@ int cmd_connections(const struct cli *c)
 		       c->start, c->end, n, rc == CA_INCOMPLETE ? "false" : "true");
 	else
 		printf("%" PRIu64 "\n", n);
-	return rc == CA_INCOMPLETE ? incomplete_warning() : 0;
+	return rc == CA_INCOMPLETE ? incomplete_warning(one.cluster, &err) : 0;
 }
 
 /* Lines as Momentum's `inbound_audit show ip` prints them: the sessions
@@ -95,7 +100,7 @@ static int show_ip(struct ca_handle *h, const struct ca_cidr *cidr, const struct
 	if (!cfg->nr_monitors)
 		fprintf(stderr, "connaudit: no connection-rate monitor is loaded (load with "
 			"--monitors \"300,6\" to keep rates)\n");
-	return incomplete ? incomplete_warning() : 0;
+	return incomplete ? incomplete_warning(svc->cluster, &err) : 0;
 }
 
 int cmd_show(const struct cli *c)

@@ -615,12 +615,17 @@ static void print_cluster_text(const struct cli_cluster *cl)
 	for (unsigned i = 0; i < st->nodes && i < CA_CLUSTER_NODES_MAX; i++) {
 		const struct ca_cluster_node *n = &st->list[i];
 
-		printf("  node       %-16s heard %.1f s ago, %u peers, %llu sessions%s%s%s\n",
+		printf("  node       %-16s heard %.1f s ago, %u peers, %llu sessions%s%s%s%s%s\n",
 		       n->name, node_age(cl, n), n->entries, (unsigned long long)n->sessions,
 		       n->flags & CA_NODE_SILENT ? ", SILENT" : "",
 		       n->flags & CA_NODE_INCOMPLETE ? ", its counts are incomplete" : "",
-		       n->flags & CA_NODE_REFUSED ? ", sent refused entries" : "");
+		       n->flags & CA_NODE_REFUSED ? ", sent refused entries" : "",
+		       n->flags & CA_NODE_MONITORS ? ", OTHER MONITORS (left out of rates)" : "",
+		       n->flags & CA_NODE_RATES_INCOMPLETE ? ", its rates are incomplete" : "");
 	}
+	if (st->flags & CA_CLUSTER_RATES_FULL)
+		printf("  rates      %s is FULL: some remote connections are missing\n",
+		       CA_PIN_REMOTE_RATES);
 }
 
 static void print_cluster_json(const struct cli_cluster *cl)
@@ -641,9 +646,10 @@ static void print_cluster_json(const struct cli_cluster *cl)
 		const struct ca_cluster_node *n = &st->list[i];
 
 		printf("%s{\"name\": \"%s\", \"age_seconds\": %.3f, \"peers\": %u, "
-		       "\"sessions\": %llu, \"silent\": %s}", i ? ", " : "", n->name,
-		       node_age(cl, n), n->entries, (unsigned long long)n->sessions,
-		       n->flags & CA_NODE_SILENT ? "true" : "false");
+		       "\"sessions\": %llu, \"silent\": %s, \"other_monitors\": %s}",
+		       i ? ", " : "", n->name, node_age(cl, n), n->entries,
+		       (unsigned long long)n->sessions, n->flags & CA_NODE_SILENT ? "true" : "false",
+		       n->flags & CA_NODE_MONITORS ? "true" : "false");
 	}
 	printf("]}}\n");
 }

@@ -48,11 +48,14 @@ struct agent {
 	char key_node[KEY_MAX], key_alive[KEY_MAX], channel[KEY_MAX], alive_prefix[KEY_MAX];
 	/* local side */
 	struct ca_handle *h;
-	int remote_fd, cluster_fd;
+	int remote_fd, rates_fd, cluster_fd;
 	struct view view;
 	bool view_ready;		/* view_init done: after the first claim */
 	struct keytab published, now;	/* our entries as in Redis; as read now */
+	struct keytab published_rates, now_rates;	/* the same for rate windows
+							 * (values: struct ca_rate *) */
 	bool local_incomplete;
+	bool rates_low;			/* we missed connections in a window still kept */
 	struct health_log health;	/* the journal line when counts degrade or recover */
 	/* Redis side */
 	redisContext *cmd, *sub;
@@ -98,7 +101,8 @@ bool claim(struct agent *ag, bool claiming);
 bool connect_redis(struct agent *ag);
 
 /* ---- this node (cluster_publish.c) ---- */
-/* ag->now = this namespace's per-peer counts. Returns 0 or -errno. */
+/* ag->now = this namespace's per-peer counts, ag->now_rates their live
+ * rate windows. Returns 0 or -errno. */
 int read_local(struct agent *ag);
 /* Queue a PUBLISH of a notice with `flags` and the entry lines in body. */
 int queue_publish(struct agent *ag, const struct args *body, unsigned flags, size_t entries);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * cluster_maps.c - the maps the cluster agent writes (ca_remote,
- * ca_cluster). No BPF program uses them: the loader creates and pins them
+ * ca_remote_rates, ca_cluster). No BPF program uses them: the loader creates and pins them
  * beside the others, so that readers find them where they find the counts,
  * with the same permissions, and `load --replace` keeps them.
  */
@@ -43,6 +43,10 @@ int ca_cluster_maps_pin(const char *dir, struct ca_error *err)
 	int rc = create_pinned(dir, CA_PIN_REMOTE, BPF_MAP_TYPE_HASH, sizeof(struct ca_key),
 			       sizeof(__u64), CA_REMOTE_MAX_ENTRIES, err);
 
+	if (!rc)
+		rc = create_pinned(dir, CA_PIN_REMOTE_RATES, BPF_MAP_TYPE_HASH,
+				   sizeof(struct ca_key), sizeof(struct ca_rate),
+				   CA_REMOTE_RATES_MAX_ENTRIES, err);
 	if (rc)
 		return rc;
 	return create_pinned(dir, CA_PIN_CLUSTER, BPF_MAP_TYPE_HASH, sizeof(__u32),

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cluster_agent.h"
 
@@ -22,45 +23,118 @@ static int local_entry(const struct ca_key *key, uint64_t count, void *arg)
 	return keytab_set(&ag->now, &k, count);
 }
 
-/* ag->now = this namespace's per-peer counts. */
+static uint64_t boot_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+struct rate_read {
+	struct agent *ag;
+	uint64_t boot_ns;
+};
+
+/* A peer's live windows (aggregates derive from peers on the receiving side). */
+static int local_rate(const struct ca_key *key, const struct ca_rate *v, void *arg)
+{
+	const struct rate_read *r = arg;
+	struct ca_rate live;
+	struct ca_key k;
+
+	if (key->netns != ca_netns(r->ag->h) || key->port == 0 ||
+	    key->prefixlen != (key->family == CA_AF_INET ? 32 : 128) ||
+	    !ca_sync_rate_live(ca_loaded_config(r->ag->h), v, r->boot_ns, &live))
+		return 0;
+	k = *key;
+	k.netns = 0;
+	return ratetab_set(&r->ag->now_rates, &k, &live);
+}
+
+/* True when a connection went uncounted in a window some monitor still
+ * keeps (as the local rate health judges it). */
+static bool rates_low(const struct ca_config *cfg, const struct ca_health *hv)
+{
+	uint64_t span = 0, now = (uint64_t)time(NULL);
+
+	for (unsigned m = 0; m < cfg->nr_monitors && m < CA_MAX_MONITORS; m++)
+		if ((uint64_t)cfg->mon[m].size * cfg->mon[m].windows > span)
+			span = (uint64_t)cfg->mon[m].size * cfg->mon[m].windows;
+	return hv->marks_full || ((hv->rates_full || hv->rates_lost) &&
+				  hv->rates_missed_at + span >= now);
+}
+
+/* ag->now = this namespace's per-peer counts, ag->now_rates their windows. */
 int read_local(struct agent *ag)
 {
+	const struct ca_config *cfg = ca_loaded_config(ag->h);
+	struct rate_read rr = { ag, boot_ns() };
 	struct ca_health hv;
 	struct ca_error err;
 	int rc;
 
 	keytab_clear(&ag->now);
+	ratetab_free(&ag->now_rates);
 	rc = ca_foreach(ag->h, false, local_entry, ag, &err);
+	if (!rc && cfg->nr_monitors)
+		rc = ca_foreach_rate(ag->h, local_rate, &rr, &err);
 	if (rc) {
 		agent_log(ag, "cannot read the local counts: %s", rc == -ENOMEM ?
 			  "out of memory" : err.msg);
 		return rc;
 	}
 	if (ca_read_health(ag->h, &hv, &err)) {
-		ag->local_incomplete = true;
+		ag->local_incomplete = ag->rates_low = true;
 		return 0;
 	}
 	ag->local_incomplete = !cli_health_exact(&hv);
-	health_log_update(&ag->health, ca_pin_dir(ag->h), ca_loaded_config(ag->h), &hv);
+	ag->rates_low = cfg->nr_monitors && rates_low(cfg, &hv);
+	health_log_update(&ag->health, ca_pin_dir(ag->h), cfg, &hv);
 	return 0;
 }
 
-/* "FIELD COUNT\n" into the notice, and the field into the HSET/HDEL. */
+/* "FIELD VALUE\n" into the notice, and the field (and value, unless it
+ * is gone) into the HSET/HDEL. */
+static int add_field(struct args *notice, struct args *cmd, const char *field, size_t flen,
+		     const char *value, bool gone)
+{
+	char line[CA_SYNC_FIELD_MAX + CA_SYNC_RATE_MAX + 4];
+
+	if (notice && notice->n < NOTICE_MAX_ENTRIES &&
+	    args_add(notice, line, (size_t)snprintf(line, sizeof(line), "%.*s %s\n",
+						    (int)flen, field, value)))
+		return -ENOMEM;
+	if (args_add(cmd, field, flen))
+		return -ENOMEM;
+	return gone ? 0 : args_str(cmd, value);
+}
+
 static int add_change(struct args *notice, struct args *cmd, const struct ca_key *k,
 		      uint64_t count)
 {
-	char field[CA_SYNC_FIELD_MAX], line[CA_SYNC_FIELD_MAX + 24];
+	char field[CA_SYNC_FIELD_MAX], value[24];
 	int n = ca_sync_field_encode(k, field);
 
 	if (n < 0)
 		return 0;	/* not a per-peer key: never published */
-	if (notice && notice->n < NOTICE_MAX_ENTRIES &&
-	    args_add(notice, line, (size_t)snprintf(line, sizeof(line), "%s %" PRIu64 "\n",
-						    field, count)))
-		return -ENOMEM;
-	if (args_add(cmd, field, (size_t)n))
-		return -ENOMEM;
-	return count ? args_u64(cmd, count) : 0;
+	snprintf(value, sizeof(value), "%" PRIu64, count);
+	return add_field(notice, cmd, field, (size_t)n, value, !count);
+}
+
+/* The same for one peer's rate windows (ring NULL: gone). */
+static int add_rate_change(struct args *notice, struct args *cmd, const struct ca_key *k,
+			   const struct ca_rate *ring)
+{
+	static const struct ca_rate none;
+	char field[CA_SYNC_FIELD_MAX + 1], value[CA_SYNC_RATE_MAX];
+	int n = ca_sync_field_encode(k, field + 1);
+
+	if (n < 0)
+		return 0;
+	field[0] = CA_SYNC_RATE_MARK;
+	ca_sync_rate_encode(ring ? ring : &none, value);
+	return add_field(notice, cmd, field, (size_t)n + 1, value, !ring);
 }
 
 static int notice_header(struct agent *ag, struct args *notice, unsigned flags)
@@ -74,6 +148,8 @@ static int notice_header(struct agent *ag, struct args *notice, unsigned flags)
 	memcpy(h.token, ag->token, sizeof(h.token));
 	if (ag->local_incomplete)
 		h.flags |= CA_SYNC_FLAG_INCOMPLETE;
+	if (ag->rates_low)
+		h.flags |= CA_SYNC_FLAG_RATES_LOW;
 	n = ca_sync_header_encode(&h, line, sizeof(line));
 	return n < 0 ? n : args_add(notice, line, (size_t)n);
 }
@@ -107,6 +183,22 @@ static int add_meta(struct agent *ag, struct args *cmd)
 	return 0;
 }
 
+static bool same_ring(const struct ca_rate *a, const struct ca_rate *b)
+{
+	return a && b && memcmp(a, b, sizeof(*a)) == 0;
+}
+
+/* ag->published_rates = ag->now_rates. */
+static int keep_published_rates(struct agent *ag)
+{
+	ratetab_free(&ag->published_rates);
+	for (struct keytab_slot *s = keytab_first(&ag->now_rates); s;
+	     s = keytab_next(&ag->now_rates, s))
+		if (ratetab_set(&ag->published_rates, &s->key, ratetab_get(&ag->now_rates, &s->key)))
+			return -ENOMEM;
+	return 0;
+}
+
 /* Our whole hash, replaced in one transaction, then a notice saying so. */
 bool publish_snapshot(struct agent *ag)
 {
@@ -134,9 +226,22 @@ bool publish_snapshot(struct agent *ag)
 			replies++;
 		}
 	}
+	for (struct keytab_slot *s = keytab_first(&ag->now_rates); s;
+	     s = keytab_next(&ag->now_rates, s)) {
+		if (!hset.n && (args_str(&hset, "HSET") || args_str(&hset, ag->key_node)))
+			goto out;
+		if (add_rate_change(NULL, &hset, &s->key, ratetab_get(&ag->now_rates, &s->key)))
+			goto out;
+		if (++pairs % HSET_CHUNK == 0) {
+			if (args_append(ag, &hset))
+				goto out;
+			replies++;
+		}
+	}
 	if (!hset.n && (args_str(&hset, "HSET") || args_str(&hset, ag->key_node)))
 		goto out;
-	if (add_meta(ag, &hset) || args_append(ag, &hset))
+	if (add_meta(ag, &hset) || args_str(&hset, CA_SYNC_META_MONITORS) ||
+	    args_str(&hset, ag->view.monitors) || args_append(ag, &hset))
 		goto out;
 	args_reset(&ag->a);
 	if (args_str(&ag->a, "PEXPIRE") || args_str(&ag->a, ag->key_node) ||
@@ -158,7 +263,7 @@ out:
 	for (struct keytab_slot *s = keytab_first(&ag->now); s; s = keytab_next(&ag->now, s))
 		if (keytab_set(&ag->published, &s->key, s->value))
 			return false;
-	return true;
+	return keep_published_rates(ag) == 0;
 }
 
 /* The changes since the last publish, or a heartbeat when there are none. */
@@ -184,6 +289,26 @@ bool publish_changes(struct agent *ag)
 			continue;
 		if ((!hdel.n && (args_str(&hdel, "HDEL") || args_str(&hdel, ag->key_node))) ||
 		    add_change(&body, &hdel, &s->key, 0))
+			goto out;
+		changes++;
+	}
+	for (struct keytab_slot *s = keytab_first(&ag->now_rates); s;
+	     s = keytab_next(&ag->now_rates, s)) {
+		const struct ca_rate *ring = ratetab_get(&ag->now_rates, &s->key);
+
+		if (same_ring(ratetab_get(&ag->published_rates, &s->key), ring))
+			continue;
+		if ((!hset.n && (args_str(&hset, "HSET") || args_str(&hset, ag->key_node))) ||
+		    add_rate_change(&body, &hset, &s->key, ring))
+			goto out;
+		changes++;
+	}
+	for (struct keytab_slot *s = keytab_first(&ag->published_rates); s;
+	     s = keytab_next(&ag->published_rates, s)) {
+		if (ratetab_get(&ag->now_rates, &s->key))
+			continue;
+		if ((!hdel.n && (args_str(&hdel, "HDEL") || args_str(&hdel, ag->key_node))) ||
+		    add_rate_change(&body, &hdel, &s->key, NULL))
 			goto out;
 		changes++;
 	}
@@ -219,6 +344,10 @@ out:
 
 		ag->published = ag->now;
 		ag->now = t;
+		if (keep_published_rates(ag)) {
+			redis_down(ag, "out of memory");
+			return false;
+		}
 	}
 	return true;
 }

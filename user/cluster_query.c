@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * cluster_query.c - the remote half of a cluster count: lookups in the sum
- * the agent keeps in ca_remote, judged by the agent's record in ca_cluster.
+ * cluster_query.c - the remote half of a cluster count or rate: lookups in
+ * the sums the agent keeps in ca_remote and ca_remote_rates, judged by the
+ * agent's record in ca_cluster.
  * Never any network I/O: the agent did that.
  */
 #include <errno.h>
@@ -123,14 +124,87 @@ static int remote_health(struct ca_store *s, struct ca_error *err)
 	return 0;
 }
 
-void ca_remote_store_init(struct ca_remote_store *r, int remote_fd, int cluster_fd,
-			  const struct ca_config *cfg)
+static int remote_rate_lookup(struct ca_store *s, const struct ca_key *key,
+			      struct ca_rate *out, struct ca_error *err)
+{
+	struct ca_remote_store *r = (struct ca_remote_store *)s;
+
+	if (bpf_map_lookup_elem(r->rates_fd, key, out)) {
+		if (errno != ENOENT)
+			return ca_errf(err, -errno, "%s lookup failed: %s", CA_PIN_REMOTE_RATES,
+				       strerror(errno));
+		memset(out, 0, sizeof(*out));
+	}
+	return 0;
+}
+
+struct remote_rate_scan {
+	const struct ca_remote_store *r;
+	ca_rate_fn fn;
+	void *arg;
+};
+
+static int visit_remote_rate(unsigned i, void *arg)
+{
+	const struct remote_rate_scan *v = arg;
+
+	return v->fn(&v->r->keys[i], &v->r->rates[i], v->arg);
+}
+
+static int remote_rate_scan(struct ca_store *s, ca_rate_fn fn, void *arg, struct ca_error *err)
+{
+	struct ca_remote_store *r = (struct ca_remote_store *)s;
+	struct remote_rate_scan v = { r, fn, arg };
+
+	return ca_batch_scan(r->rates_fd, CA_PIN_REMOTE_RATES, r->keys, r->rates,
+			     visit_remote_rate, &v, err);
+}
+
+/* As remote_health, and every live node's windows are in the sum: none
+ * keeps other monitors or says it missed connections, and the map took
+ * every key. (`since` needs no check here: a node's own misses are judged
+ * by that node.) */
+static int remote_rate_health(struct ca_store *s, uint64_t since, struct ca_error *err)
+{
+	struct ca_remote_store *r = (struct ca_remote_store *)s;
+	const struct ca_cluster_state *st = &r->state;
+	int rc = remote_health(s, err);
+
+	(void)since;
+	if (rc)
+		return rc;
+	if (st->rate_nodes_off)
+		return ca_errf(err, CA_INCOMPLETE, "%u live node%s keep%s other monitors than "
+			       "this node, so %s connections are not in the cluster-wide rate "
+			       "(load every node with the same --monitors)", st->rate_nodes_off,
+			       st->rate_nodes_off == 1 ? "" : "s", st->rate_nodes_off == 1 ? "s" : "",
+			       st->rate_nodes_off == 1 ? "its" : "their");
+	if (st->rate_nodes_incomplete)
+		return ca_errf(err, CA_INCOMPLETE, "%u live node%s could not count some of "
+			       "%s connections lately (see `connaudit status` there)",
+			       st->rate_nodes_incomplete, st->rate_nodes_incomplete == 1 ? "" : "s",
+			       st->rate_nodes_incomplete == 1 ? "its" : "their");
+	if (st->flags & CA_CLUSTER_RATES_FULL)
+		return ca_errf(err, CA_INCOMPLETE, "%s is full: some remote connections are "
+			       "missing", CA_PIN_REMOTE_RATES);
+	return 0;
+}
+
+void ca_remote_store_init(struct ca_remote_store *r, int remote_fd, int rates_fd,
+			  int cluster_fd, const struct ca_config *cfg, struct ca_rate *rates,
+			  uint64_t (*boot_ns)(struct ca_store *s))
 {
 	memset(r, 0, sizeof(*r));
 	r->store.lookup = remote_lookup;
 	r->store.scan = remote_scan;
 	r->store.health = remote_health;
+	r->store.rate_lookup = remote_rate_lookup;
+	r->store.rate_scan = remote_rate_scan;
+	r->store.rate_health = remote_rate_health;
+	r->store.boot_ns = boot_ns;
 	r->store.cfg = *cfg;
 	r->remote_fd = remote_fd;
+	r->rates_fd = rates_fd;
 	r->cluster_fd = cluster_fd;
+	r->rates = rates;
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* cluster_receive.c - the cluster agent's side of the other nodes: their
  * notices, their hashes, finding them. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +10,61 @@
 
 /* ---- the other nodes --------------------------------------------------------------- */
 
+/* One entry of a node's hash into counts or rates. Returns 0, 1 for a
+ * meta field, or -EINVAL with a message. */
+static int hash_entry(struct view_node *n, const redisReply *f, const redisReply *v,
+		      struct keytab *counts, struct keytab *rates, struct ca_error *err)
+{
+	struct ca_rate ring;
+	struct ca_key k;
+	uint32_t count;
+
+	if (strcmp(f->str, CA_SYNC_META_SEQ) == 0) {
+		n->seq = strtoull(v->str, NULL, 10);
+		return 1;
+	}
+	if (strcmp(f->str, CA_SYNC_META_TOKEN) == 0) {
+		snprintf(n->token, sizeof(n->token), "%s", v->str);
+		return 1;
+	}
+	if (strcmp(f->str, CA_SYNC_META_MONITORS) == 0)
+		return 1;	/* read first, by read_node */
+	if (f->len && f->str[0] == CA_SYNC_RATE_MARK) {
+		if (ca_sync_field_decode(f->str + 1, f->len - 1, &k, err) ||
+		    ca_sync_rate_decode(v->str, v->len, &ring, err))
+			return -EINVAL;
+		return ratetab_set(rates, &k, &ring) ? -ENOMEM : 0;
+	}
+	if (ca_sync_field_decode(f->str, f->len, &k, err) ||
+	    ca_sync_count_decode(v->str, v->len, false, &count, err))
+		return -EINVAL;
+	return keytab_set(counts, &k, count) ? -ENOMEM : 0;
+}
+
+/* Whether node n keeps our monitors, from its hash's meta field (none: no
+ * monitors); says so in the log when that changes. */
+static void check_monitors(struct agent *ag, struct view_node *n, const redisReply *r)
+{
+	const char *theirs = "";
+	bool differ;
+
+	for (size_t i = 0; i + 1 < r->elements; i += 2)
+		if (r->element[i]->type == REDIS_REPLY_STRING &&
+		    r->element[i + 1]->type == REDIS_REPLY_STRING &&
+		    strcmp(r->element[i]->str, CA_SYNC_META_MONITORS) == 0)
+			theirs = r->element[i + 1]->str;
+	differ = ag->view.cfg.nr_monitors && strcmp(theirs, ag->view.monitors) != 0;
+	if (differ && !n->monitors_differ)
+		agent_log(ag, "node %s keeps monitors \"%s\", this node \"%s\": its "
+			  "connections are left out of cluster-wide rates, which say so",
+			  n->name, theirs, ag->view.monitors);
+	n->monitors_differ = differ;
+}
+
 /* Replace a node's entries by its hash, refusing bad entries. */
 bool read_node(struct agent *ag, struct view_node *n)
 {
-	struct keytab t = { 0 };
+	struct keytab t = { 0 }, rates = { 0 };
 	struct ca_error err;
 	unsigned bad = 0;
 	redisReply *r;
@@ -33,31 +85,19 @@ bool read_node(struct agent *ag, struct view_node *n)
 	}
 	n->seq = 0;
 	n->token[0] = '\0';
+	check_monitors(ag, n, r);
 	for (size_t i = 0; i + 1 < r->elements; i += 2) {
 		const redisReply *f = r->element[i], *v = r->element[i + 1];
-		struct ca_key k;
-		uint32_t count;
+		int rc;
 
 		if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
 			bad++;
 			continue;
 		}
-		if (strcmp(f->str, CA_SYNC_META_SEQ) == 0) {
-			n->seq = strtoull(v->str, NULL, 10);
-			continue;
-		}
-		if (strcmp(f->str, CA_SYNC_META_TOKEN) == 0) {
-			snprintf(n->token, sizeof(n->token), "%s", v->str);
-			continue;
-		}
-		if (ca_sync_field_decode(f->str, f->len, &k, &err) ||
-		    ca_sync_count_decode(v->str, v->len, false, &count, &err)) {
-			if (!bad++)
-				agent_log(ag, "node %s: %s", n->name, err.msg);
-			continue;
-		}
-		if (keytab_set(&t, &k, count))
-			bad++;
+		rc = hash_entry(n, f, v, &t, &rates, &err);
+		if (rc == -EINVAL && !bad)
+			agent_log(ag, "node %s: %s", n->name, err.msg);
+		bad += rc < 0;
 	}
 	freeReplyObject(r);
 	if (bad)
@@ -66,8 +106,9 @@ bool read_node(struct agent *ag, struct view_node *n)
 	ag->view.refused += bad;
 	n->refused = bad > 0;
 	n->need_read = false;
-	view_replace(&ag->view, n, &t);
+	view_replace(&ag->view, n, &t, &rates);
 	keytab_free(&t);
+	ratetab_free(&rates);
 	return true;
 }
 
@@ -77,8 +118,7 @@ static void apply_notice(struct agent *ag, const char *msg, size_t len, uint64_t
 	struct view_node *n;
 	struct ca_error err;
 	const char *p, *end = msg + len;
-	struct ca_key k;
-	uint32_t count;
+	struct ca_sync_entry e;
 	int rc;
 
 	if (ca_sync_header_decode(msg, len, &h, &p, &err)) {
@@ -99,6 +139,7 @@ static void apply_notice(struct agent *ag, const char *msg, size_t len, uint64_t
 	n->heard_ms = now;
 	n->interval_ms = h.interval_ms;
 	n->incomplete = h.flags & CA_SYNC_FLAG_INCOMPLETE;
+	n->rates_low = h.flags & CA_SYNC_FLAG_RATES_LOW;
 	if (n->need_read)
 		return;
 	if (strcmp(h.token, n->token) != 0 || (h.flags & CA_SYNC_FLAG_FULL) || h.seq > n->seq + 1) {
@@ -107,7 +148,7 @@ static void apply_notice(struct agent *ag, const char *msg, size_t len, uint64_t
 	}
 	if (h.seq != n->seq + 1)
 		return;		/* a heartbeat, or old news */
-	while ((rc = ca_sync_next_entry(&p, end, &k, &count, &err)) != 0) {
+	while ((rc = ca_sync_next_entry(&p, end, &e, &err)) != 0) {
 		if (rc < 0) {
 			if (!n->refused)
 				agent_log(ag, "node %s: %s", n->name, err.msg);
@@ -115,7 +156,10 @@ static void apply_notice(struct agent *ag, const char *msg, size_t len, uint64_t
 			ag->view.refused++;
 			continue;
 		}
-		view_set(&ag->view, n, &k, count);
+		if (e.rate)
+			view_set_rate(&ag->view, n, &e.key, &e.ring);
+		else
+			view_set(&ag->view, n, &e.key, e.count);
 	}
 	n->seq = h.seq;
 }

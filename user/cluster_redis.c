@@ -291,7 +291,8 @@ bool connect_redis(struct agent *ag)
 		return false;
 	/* the namespace is ours now: clear what an earlier agent left */
 	if (!ag->view_ready) {
-		if (view_init(&ag->view, ag->remote_fd, ca_netns(ag->h), ca_loaded_config(ag->h))) {
+		if (view_init(&ag->view, ag->remote_fd, ag->rates_fd, ca_netns(ag->h),
+			      ca_loaded_config(ag->h))) {
 			redis_down(ag, "out of memory");
 			return false;
 		}

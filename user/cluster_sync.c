@@ -281,13 +281,15 @@ int ca_sync_count_decode(const char *s, size_t len, bool allow_zero, uint32_t *o
 
 int ca_sync_header_encode(const struct ca_sync_header *h, char *buf, size_t len)
 {
-	char flags[3] = "-";
+	char flags[4] = "-";
 	int n = 0;
 
 	if (h->flags & CA_SYNC_FLAG_FULL)
 		flags[n++] = 'F';
 	if (h->flags & CA_SYNC_FLAG_INCOMPLETE)
 		flags[n++] = 'I';
+	if (h->flags & CA_SYNC_FLAG_RATES_LOW)
+		flags[n++] = 'R';
 	n = snprintf(buf, len, "ca1 %s %s %" PRIu64 " %s %u\n", h->node, h->token, h->seq,
 		     flags, h->interval_ms);
 	return n < 0 || (size_t)n >= len ? -ENOSPC : n;
@@ -343,7 +345,7 @@ static bool parse_flags(const char *s, size_t len, unsigned *out)
 		return true;
 	for (size_t i = 0; i < len; i++) {
 		unsigned f = s[i] == 'F' ? CA_SYNC_FLAG_FULL : s[i] == 'I' ?
-			     CA_SYNC_FLAG_INCOMPLETE : 0;
+			     CA_SYNC_FLAG_INCOMPLETE : s[i] == 'R' ? CA_SYNC_FLAG_RATES_LOW : 0;
 
 		if (!f || (*out & f))
 			return false;
@@ -383,11 +385,11 @@ bad:
 		       ca_quote(msg, (size_t)(end - msg), q, sizeof(q)));
 }
 
-int ca_sync_next_entry(const char **p, const char *end, struct ca_key *k, uint32_t *count,
+int ca_sync_next_entry(const char **p, const char *end, struct ca_sync_entry *e,
 		       struct ca_error *err)
 {
-	const char *line = *p, *nl, *space;
-	size_t len;
+	const char *line = *p, *nl, *space, *value;
+	size_t len, flen, vlen;
 
 	if (line >= end)
 		return 0;
@@ -396,9 +398,116 @@ int ca_sync_next_entry(const char **p, const char *end, struct ca_key *k, uint32
 	*p = nl ? nl + 1 : end;
 	space = memchr(line, ' ', len);
 	if (!space)
-		return field_error(err, line, len, "want \"PORT|ADDRESS COUNT\"");
-	if (ca_sync_field_decode(line, (size_t)(space - line), k, err) ||
-	    ca_sync_count_decode(space + 1, len - (size_t)(space - line) - 1, true, count, err))
-		return -EINVAL;
-	return 1;
+		return field_error(err, line, len, "want \"PORT|ADDRESS COUNT\" or "
+				   "\"~PORT|ADDRESS SLOTS\"");
+	flen = (size_t)(space - line);
+	value = space + 1;
+	vlen = len - flen - 1;
+	memset(e, 0, sizeof(*e));
+	e->rate = flen && line[0] == CA_SYNC_RATE_MARK;
+	if (e->rate)
+		return ca_sync_field_decode(line + 1, flen - 1, &e->key, err) ||
+		       ca_sync_rate_decode(value, vlen, &e->ring, err) ? -EINVAL : 1;
+	return ca_sync_field_decode(line, flen, &e->key, err) ||
+	       ca_sync_count_decode(value, vlen, true, &e->count, err) ? -EINVAL : 1;
+}
+
+/* ---- rate windows ------------------------------------------------------------- */
+
+void ca_sync_monitors_text(const struct ca_config *cfg, char buf[CA_SYNC_MONITORS_MAX])
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < cfg->nr_monitors && i < CA_MAX_MONITORS; i++) {
+		struct ca_monitor m = { cfg->mon[i].size, cfg->mon[i].windows };
+
+		if (i)
+			buf[n++] = ' ';
+		ca_monitor_format(&m, buf + n, CA_SYNC_MONITORS_MAX - n);
+		n += strlen(buf + n);
+	}
+}
+
+unsigned ca_sync_rate_live(const struct ca_config *cfg, const struct ca_rate *v,
+			   uint64_t boot_ns, struct ca_rate *out)
+{
+	unsigned live = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (unsigned m = 0; m < cfg->nr_monitors && m < CA_MAX_MONITORS; m++) {
+		const struct ca_monitor_cfg *mc = &cfg->mon[m];
+		uint32_t now = ca_window_now(cfg, m, boot_ns);
+
+		for (unsigned i = mc->base; i < (unsigned)mc->base + mc->windows &&
+		     i < CA_RATE_SLOTS; i++) {
+			const struct ca_rate_slot *sl = &v->slot[i];
+
+			if (sl->window == 0 || sl->window == CA_RATE_DEAD || !sl->count ||
+			    sl->window > now || sl->window + mc->windows <= now)
+				continue;
+			out->slot[i] = *sl;
+			live++;
+		}
+	}
+	return live;
+}
+
+int ca_sync_rate_encode(const struct ca_rate *live, char buf[CA_SYNC_RATE_MAX])
+{
+	int n = 0;
+
+	for (unsigned i = 0; i < CA_RATE_SLOTS; i++) {
+		if (!live->slot[i].count)
+			continue;
+		n += snprintf(buf + n, CA_SYNC_RATE_MAX - (size_t)n, "%s%u:%u:%u", n ? "," : "",
+			      i, live->slot[i].window, live->slot[i].count);
+	}
+	if (!n)
+		n = snprintf(buf, CA_SYNC_RATE_MAX, "0");
+	return n;
+}
+
+/* One number of a slot triple, up to the next separator `stop`. */
+static bool take_u32(const char **s, const char *end, char stop, uint32_t max, uint32_t *out)
+{
+	const char *p = *s;
+	uint64_t v;
+
+	while (p < end && *p != stop)
+		p++;
+	if (!parse_u64(*s, (size_t)(p - *s), &v) || v > max)
+		return false;
+	*out = (uint32_t)v;
+	*s = p < end ? p + 1 : p;
+	return true;
+}
+
+int ca_sync_rate_decode(const char *s, size_t len, struct ca_rate *out, struct ca_error *err)
+{
+	const char *p = s, *end = s + len;
+	char q[QUOTE_MAX];
+	int last = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (len == 1 && s[0] == '0')
+		return 0;
+	while (p < end) {
+		uint32_t i, w, c;
+
+		if (!take_u32(&p, end, ':', CA_RATE_SLOTS - 1, &i) || (int)i <= last ||
+		    !take_u32(&p, end, ':', CA_RATE_DEAD - 1, &w) || !w ||
+		    !take_u32(&p, end, ',', UINT32_MAX, &c) || !c ||
+		    (p == end && end[-1] == ','))
+			return ca_errf(err, -EINVAL, "refused rate windows \"%s\": want "
+				       "SLOT:WINDOW:COUNT,... with slots 0..%u in increasing "
+				       "order, or 0", ca_quote(s, len, q, sizeof(q)),
+				       CA_RATE_SLOTS - 1);
+		out->slot[i].window = w;
+		out->slot[i].count = c;
+		last = (int)i;
+	}
+	if (last < 0)
+		return ca_errf(err, -EINVAL, "refused rate windows \"\": empty");
+	return 0;
 }

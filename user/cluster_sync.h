@@ -11,8 +11,13 @@
  *   ca:{C}:alive:N   string: the agent's identity and instance, expires
  *                    after the agent's --ttl unless refreshed
  *   ca:{C}:events    channel: one notice per interval per node
+ *                    Nodes with rate monitors also keep there, per peer
+ *                    with connections in a window they keep, a field
+ *                    "~PORT|ADDR" -> "SLOT:WINDOW:COUNT,..." (the slots of
+ *                    struct ca_rate that hold a live window, in slot order),
+ *                    and the meta field ".mon": their monitors ("300,6 1800,4").
  * A notice is text: a header line "ca1 NODE TOKEN SEQ FLAGS INTERVAL_MS"
- * then one line "PORT|ADDR COUNT" per changed entry (COUNT 0: gone). Counts
+ * then one line "FIELD VALUE" per changed entry (VALUE 0: gone). Values
  * are absolute, so applying a notice twice is harmless; a notice whose SEQ
  * does not follow the last one seen (or FLAGS with 'F') means: re-read the
  * node's hash.
@@ -28,6 +33,10 @@
 #define CA_SYNC_INTERVAL_MAX	60000
 #define CA_SYNC_META_SEQ	".seq"
 #define CA_SYNC_META_TOKEN	".tok"
+#define CA_SYNC_META_MONITORS	".mon"
+#define CA_SYNC_RATE_MARK	'~'	/* first character of a rate field */
+#define CA_SYNC_RATE_MAX	(32 * 26)	/* a rate value's text, with its NUL */
+#define CA_SYNC_MONITORS_MAX	(CA_MAX_MONITORS * CA_MONITOR_TEXT_MAX)
 
 /* ---- Redis URLs ---------------------------------------------------------- */
 
@@ -64,10 +73,31 @@ int ca_sync_field_decode(const char *s, size_t len, struct ca_key *k, struct ca_
 int ca_sync_count_decode(const char *s, size_t len, bool allow_zero, uint32_t *out,
 			 struct ca_error *err);
 
+/* ---- rate windows --------------------------------------------------------- */
+
+/* The monitors of cfg as one text, "300,6 1800,4" ("" without any). */
+void ca_sync_monitors_text(const struct ca_config *cfg, char buf[CA_SYNC_MONITORS_MAX]);
+
+/* out = v with only the slots that hold a window cfg's monitors still keep
+ * at CLOCK_BOOTTIME boot_ns and a count; every other slot zero. Returns the
+ * number of those slots. */
+unsigned ca_sync_rate_live(const struct ca_config *cfg, const struct ca_rate *v,
+			   uint64_t boot_ns, struct ca_rate *out);
+
+/* The value text of a live ring ("0" when no slot holds a count). Returns
+ * its length. */
+int ca_sync_rate_encode(const struct ca_rate *live, char buf[CA_SYNC_RATE_MAX]);
+
+/* Parse a value in the canonical form ca_sync_rate_encode writes (slots in
+ * increasing order, numbers without leading zeros, window and count not 0).
+ * "0" gives all zero. Returns 0 or -EINVAL with a message. */
+int ca_sync_rate_decode(const char *s, size_t len, struct ca_rate *out, struct ca_error *err);
+
 /* ---- change notices ------------------------------------------------------- */
 
 #define CA_SYNC_FLAG_FULL	(1u << 0)	/* 'F': re-read the node's hash */
 #define CA_SYNC_FLAG_INCOMPLETE	(1u << 1)	/* 'I': its own counts are incomplete */
+#define CA_SYNC_FLAG_RATES_LOW	(1u << 2)	/* 'R': it missed connections lately */
 
 struct ca_sync_header {
 	char node[CA_CLUSTER_NAME_MAX];
@@ -85,10 +115,18 @@ int ca_sync_header_encode(const struct ca_sync_header *h, char *buf, size_t len)
 int ca_sync_header_decode(const char *msg, size_t len, struct ca_sync_header *h,
 			  const char **body, struct ca_error *err);
 
-/* The next "FIELD COUNT" line of a notice body at *p (before end): returns
- * 1 with *k and *count (0: the entry is gone) and moves *p on, 0 at the end,
- * or -EINVAL with a message (*p then moves past the bad line). */
-int ca_sync_next_entry(const char **p, const char *end, struct ca_key *k, uint32_t *count,
+/* One line of a notice body: a count or a rate entry of one peer. */
+struct ca_sync_entry {
+	struct ca_key key;	/* per-peer key, netns 0 */
+	bool rate;		/* a "~" field: `ring` holds its value */
+	uint32_t count;		/* !rate: the sessions (0: the entry is gone) */
+	struct ca_rate ring;	/* rate: the live slots (all zero: gone) */
+};
+
+/* The next line of a notice body at *p (before end): returns 1 with *e
+ * and moves *p on, 0 at the end, or -EINVAL with a message (*p then moves
+ * past the bad line). */
+int ca_sync_next_entry(const char **p, const char *end, struct ca_sync_entry *e,
 		       struct ca_error *err);
 
 #endif

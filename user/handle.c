@@ -32,7 +32,7 @@ struct pinned_map {
 };
 
 enum { M_PEERS, M_PREFIXES, M_STATS, M_HEALTH, M_CONFIG, M_RATES, M_REMOTE, M_CLUSTER, M_ADMITS,
-       M_NR };
+       M_REMOTE_RATES, M_NR };
 
 struct ca_handle {
 	struct ca_store store;		/* first: the core gets &h->store */
@@ -66,6 +66,8 @@ static const struct pinned_map expected[M_NR] = {
 			sizeof(struct ca_cluster_state), -1, 0 },
 	[M_ADMITS] = { CA_PIN_ADMITS, BPF_MAP_TYPE_HASH, sizeof(struct ca_port_key),
 		       sizeof(__u64), -1, 0 },
+	[M_REMOTE_RATES] = { CA_PIN_REMOTE_RATES, BPF_MAP_TYPE_HASH, sizeof(struct ca_key),
+			     sizeof(struct ca_rate), -1, 0 },
 };
 
 static int open_error(const char *pin_dir, const char *path, int rc, struct ca_error *err)
@@ -308,8 +310,9 @@ int ca_open(struct ca_handle **out, const char *pin_dir, struct ca_error *err)
 		rc = read_config(h, err);
 	if (!rc) {
 		map_health(h);
-		ca_remote_store_init(&h->remote, h->maps[M_REMOTE].fd, h->maps[M_CLUSTER].fd,
-				     &h->store.cfg);
+		ca_remote_store_init(&h->remote, h->maps[M_REMOTE].fd, h->maps[M_REMOTE_RATES].fd,
+				     h->maps[M_CLUSTER].fd, &h->store.cfg, h->rates,
+				     store_boot_ns);
 	}
 	if (rc) {
 		ca_close(h);
@@ -385,10 +388,46 @@ int ca_count(struct ca_handle *h, const struct ca_cidr *cidr, const struct ca_se
 	return ca_count_core(&h->store, h->netns, cidr, svc, peer, count, err);
 }
 
+/* Add this node's answer (lrc, local) and the other nodes' (rrc, remote).
+ * The message of an incomplete sum says why: the remote view first. */
+static int cluster_sum(int lrc, uint64_t local, int rrc, uint64_t remote, const char *what,
+		       uint64_t *count, struct ca_error *err)
+{
+	if (rrc < 0)
+		return rrc;
+	*count = local + remote;
+	if (lrc == CA_INCOMPLETE && rrc == 0)
+		ca_errf(err, CA_INCOMPLETE, "this node could not count some of its own %s "
+			"(see `connaudit status`)", what);
+	return lrc == CA_INCOMPLETE || rrc == CA_INCOMPLETE ? CA_INCOMPLETE : 0;
+}
+
+/* This node's connections plus the other nodes' windows kept by the agent;
+ * the message of an incomplete count says why, as ca_count_cluster's. */
+static int connections_cluster(struct ca_handle *h, const struct ca_monitor *m,
+			       const struct ca_cidr *cidr, const struct ca_service *svc,
+			       const struct ca_addr *peer, unsigned start, unsigned end,
+			       uint64_t *count, struct ca_error *err)
+{
+	uint64_t local, remote;
+	int lrc, rrc;
+
+	lrc = ca_connections_core(&h->store, h->netns, m, cidr, svc, peer, start, end, &local,
+				  err);
+	if (lrc < 0)
+		return lrc;
+	h->remote.netns = h->netns;
+	rrc = ca_connections_core(&h->remote.store, h->netns, m, cidr, svc, peer, start, end,
+				  &remote, err);
+	return cluster_sum(lrc, local, rrc, remote, "connections", count, err);
+}
+
 int ca_connections(struct ca_handle *h, const struct ca_monitor *m, const struct ca_cidr *cidr,
 		   const struct ca_service *svc, const struct ca_addr *peer, unsigned start,
 		   unsigned end, uint64_t *count, struct ca_error *err)
 {
+	if (svc->cluster)
+		return connections_cluster(h, m, cidr, svc, peer, start, end, count, err);
 	return ca_connections_core(&h->store, h->netns, m, cidr, svc, peer, start, end, count,
 				   err);
 }
@@ -407,13 +446,7 @@ int ca_count_cluster(struct ca_handle *h, const struct ca_cidr *cidr,
 		return lrc;
 	h->remote.netns = h->netns;
 	rrc = ca_count_core(&h->remote.store, h->netns, cidr, svc, peer, &remote, err);
-	if (rrc < 0)
-		return rrc;
-	*count = local + remote;
-	if (lrc == CA_INCOMPLETE && rrc == 0)
-		ca_errf(err, CA_INCOMPLETE, "this node could not count some of its own "
-			"sessions (see `connaudit status`)");
-	return lrc == CA_INCOMPLETE || rrc == CA_INCOMPLETE ? CA_INCOMPLETE : 0;
+	return cluster_sum(lrc, local, rrc, remote, "sessions", count, err);
 }
 
 int ca_read_cluster(struct ca_handle *h, struct ca_cluster_state *out, struct ca_error *err)
@@ -487,6 +520,13 @@ int ca_read_stats(struct ca_handle *h, uint64_t out[CA_STAT_NR], struct ca_error
 	}
 	free(percpu);
 	return 0;
+}
+
+int ca_foreach_rate(struct ca_handle *h,
+		    int (*fn)(const struct ca_key *key, const struct ca_rate *v, void *arg),
+		    void *arg, struct ca_error *err)
+{
+	return store_rate_scan(&h->store, fn, arg, err);
 }
 
 int ca_connections_total(struct ca_handle *h, uint16_t port, uint64_t *total,

@@ -431,7 +431,7 @@ static int grant_readers(const char *pin_dir, const struct ca_load_opts *o,
 	static const char *const maps[] = { CA_PIN_PEERS, CA_PIN_PREFIXES, CA_PIN_MARKS,
 					    CA_PIN_STATS, CA_PIN_HEALTH, CA_PIN_CONFIG,
 					    CA_PIN_RATES, CA_PIN_REMOTE, CA_PIN_CLUSTER,
-					    CA_PIN_ADMITS };
+					    CA_PIN_ADMITS, CA_PIN_REMOTE_RATES };
 	unsigned mode = o->mode ? o->mode : 0640;
 	char path[PATH_MAX], parent[PATH_MAX];
 	struct stat st;

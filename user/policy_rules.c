@@ -282,33 +282,14 @@ int policy_rules_parse(struct policy_rules *r, const char *text, size_t len,
 	return 0;
 }
 
-/*
- * The one place that says which rules this build can count: every rule but a
- * cluster-wide rate (inbound_cidr counts through the cluster agent's view,
- * rates through the monitors; cli_policyd.c's rule_count()).
- */
-static const char *needs(const struct policy_rule *rule)
-{
-	if (rule->cluster && rule->rate)
-		return "needs cluster-wide connection rates, which this connaudit does not "
-		       "have yet; count this host's with SMTP instead";
-	return NULL;
-}
-
 int policy_rules_bind(struct policy_rules *r, const struct ca_services *services,
 		      struct ca_error *err)
 {
 	for (unsigned i = 0; i < r->n; i++) {
 		struct policy_rule *rule = &r->rule[i];
-		struct line_ctx at = { r->origin, rule->line, err };
-		const char *why = needs(rule);
 		const struct ca_service *svc;
 		struct ca_error serr;
 
-		if (why) {
-			line_error(&at, why, rule->service, strlen(rule->service));
-			return -EOPNOTSUPP;
-		}
 		svc = ca_services_find(services, rule->service, &serr);
 		if (!svc)
 			return ca_errf(err, -EINVAL, "%s:%u: %s (services come from the services "

@@ -101,10 +101,19 @@ truth() {
   echo "$total"
 }
 
-# ask NODE CIDR: "COUNT RC" of a cluster count from NODE's namespace.
+# ask NODE CIDR: "COUNT RC" of a cluster count from NODE's namespace; with
+# asking=rates, of the cluster's connections in the last two windows of the
+# monitor every node keeps.
+asking=sessions
+monitor=3600,2
 ask() {
   local out rc
-  out=$("$connaudit" count "$2" inbound_cidr --pin-dir "$pin" --netns "/run/netns/$(ns_of "$1")" 2>/dev/null)
+  if [ "$asking" = rates ]; then
+    out=$("$connaudit" connections "$monitor" "$2" SMTP --cluster --end 1 --pin-dir "$pin" \
+      --netns "/run/netns/$(ns_of "$1")" 2>/dev/null)
+  else
+    out=$("$connaudit" count "$2" inbound_cidr --pin-dir "$pin" --netns "/run/netns/$(ns_of "$1")" 2>/dev/null)
+  fi
   rc=$?
   echo "${out:-none} $rc"
 }
@@ -112,7 +121,8 @@ ask() {
 cidrs=(127.0.0.2 127.0.0.0/24 /0 fd00:ca::2 fd00:ca::/64 127.0.0.0/20)
 
 # converged SECONDS [NODE...]: within SECONDS, every asked node's cluster
-# count equals the truth over NODE... (default all) for every CIDR, exactly.
+# count equals the truth over NODE... (default all) for every CIDR, exactly
+# (with asking=rates: the connections of $made).
 converged() {
   local limit=$1 deadline c n want got
   shift
@@ -120,7 +130,7 @@ converged() {
   while :; do
     local bad=
     for c in "${cidrs[@]}"; do
-      want="$(truth "$c" "$@") 0"
+      if [ "$asking" = rates ]; then want="${made[$c]} 0"; else want="$(truth "$c" "$@") 0"; fi
       for n in "${asked[@]}"; do
         got=$(ask "$n" "$c")
         [ "$got" = "$want" ] || { bad="node $n $c: got '$got', want '$want'"; break 2; }
@@ -157,7 +167,7 @@ for n in "${nodes[@]}"; do
   done
 done
 for _ in $(seq 100); do
-  out=$("$connaudit" load --pin-dir "$pin" --quiet 2>&1) && break
+  out=$("$connaudit" load --pin-dir "$pin" --quiet --monitors "$monitor" 2>&1) && break
   [[ $out == *"another connaudit load or unload"* ]] || { echo "$out"; exit 1; }
   sleep 0.1
 done
@@ -176,6 +186,23 @@ hold c base 'listen=127.0.0.10:25' 'conn=127.0.1.7>127.0.0.10:25' || exit 1
 
 label="cluster counts equal ss summed over 3 namespaces (/32 /24 /0 IPv6 /128 /64, /20 by scan)"
 check converged 3
+
+# Every session so far is a connection made since the load (none closed):
+# the connections each CIDR made, as the test made them, are ss's counts now.
+declare -A made
+for c in "${cidrs[@]}"; do made[$c]=$(truth "$c"); done
+label="cluster-wide rates: connections --cluster equals the connections made on 3 nodes"
+asking=rates
+check converged 3
+asking=sessions
+label="... and without --cluster, this node's own"
+got=$("$connaudit" connections "$monitor" 127.0.0.0/24 --end 1 --pin-dir "$pin" --netns "/run/netns/$(ns_of b)")
+check test "$got" = "$(truth 127.0.0.0/24 b)"
+label="Lua: connections(monitor, {cluster = true, ...}) is the cluster's"
+got=$(in_ns a env LUA_CPATH="$build/lua/5.4/?.so" CONNAUDIT_PIN_DIR="$pin" \
+  CONNAUDIT_CONFIG=/dev/null lua5.4 -e \
+  "print(require('msys.audit').connections('$monitor', {cidr = '/24', endv = 1, cluster = true, peer = '127.0.0.77'}))")
+check test "$got" = "${made[127.0.0.0/24]}"
 label="no cluster agent for a namespace: the local count, flagged"
 ip netns add "$(ns_of d)" 2>/dev/null
 got=$("$connaudit" count /0 inbound_cidr --pin-dir "$pin" --netns "/run/netns/$(ns_of d)" 2>&1)
@@ -238,6 +265,23 @@ hold c more 'listen=127.0.0.11:25' 'conn=127.0.0.2>127.0.0.11:25*4' &&
   hold c more6 'listen=[fd00:ca::11]:25' 'conn=fd00:ca::3>[fd00:ca::11]:25' && check converged 1
 label="sessions closed in one node leave every node's count within 1 s"
 release a.base && release a.base6 && check converged 1
+label="... but not its connections: rates count what was made (+5 on c)"
+made[127.0.0.2]=$((made[127.0.0.2] + 4)) made[127.0.0.0/24]=$((made[127.0.0.0/24] + 4))
+made[/0]=$((made[/0] + 5)) made[127.0.0.0/20]=$((made[127.0.0.0/20] + 4))
+made[fd00:ca::/64]=$((made[fd00:ca::/64] + 1))
+asking=rates
+check converged 2
+asking=sessions
+label="policyd: an inbound_cidr rate rule limits the cluster's connections"
+printf 'inbound_cidr rate %s:0-1 /24 %s\n' "$monitor" "$((made[127.0.0.0/24] - 1))" > "$tmp/policy.rules"
+got=$(printf 'request=smtpd_access_policy\nprotocol_state=CONNECT\nclient_address=127.0.0.77\n\n' |
+  "$connaudit" policyd --rules "$tmp/policy.rules" --config /dev/null "${on_a[@]}" 2>>"$tmp/policyd.log")
+check test -n "$(echo "$got" | grep '^action=421 ')"
+label="... and lets the client through at that count"
+printf 'inbound_cidr rate %s:0-1 /24 %s\n' "$monitor" "${made[127.0.0.0/24]}" > "$tmp/policy.rules"
+got=$(printf 'request=smtpd_access_policy\nprotocol_state=CONNECT\nclient_address=127.0.0.77\n\n' |
+  "$connaudit" policyd --rules "$tmp/policy.rules" --config /dev/null "${on_a[@]}" 2>>"$tmp/policyd.log")
+check test "$got" = "action=DUNNO"
 
 # ---- an agent killed, restarted; a second agent for a live name -----------------
 
@@ -255,6 +299,10 @@ label="an agent killed and restarted at once (before ttl): exact, nothing counte
 kill -9 "${agent[b]}"; wait "${agent[b]}" 2>/dev/null
 start_agent b
 check converged 2
+label="... its connections too (read back from its snapshot)"
+asking=rates
+check converged 2
+asking=sessions
 label="a second agent claiming a live node name elsewhere is refused"
 ip netns add "$(ns_of d)"
 timeout 5 nsenter --net="/run/netns/$(ns_of d)" "$connaudit" cluster --redis "unix://$sock" \
@@ -285,6 +333,10 @@ check test -n "$(echo "$out" | grep 'Redis DOWN, .* view STALE (Redis is unreach
   -a -n "$("$connaudit" metrics "${on_a[@]}" | grep -x 'connaudit_cluster_exact 0')"
 label="restart redis-server: exact again without restarting agents"
 start_redis && check converged 5
+label="... rates too"
+asking=rates
+check converged 2
+asking=sessions
 
 # ---- churn --------------------------------------------------------------------------
 
@@ -341,6 +393,23 @@ for _ in $(seq 20); do refusal_shown && break; sleep 0.1; done
 check refusal_shown
 label="a node that stops sending drops out after ttl: exact again"
 check converged $((ttl + 1))
+label="... rates too"
+rates_exact() { "$connaudit" connections "$monitor" /0 --cluster "${on_a[@]}" >/dev/null 2>&1; }
+for _ in $(seq 20); do rates_exact && break; sleep 0.1; done
+check rates_exact
+
+label="a node with other monitors: its sessions count, its connections are left out, and rates say so"
+redis-cli -s "$sock" hset "ca:{t$$}:node:other" "25|127.0.0.5" 1 "~25|127.0.0.5" "0:1:1" \
+  .mon "60,2" .seq 1 .tok 0123456789abcdef >/dev/null
+redis-cli -s "$sock" publish "ca:{t$$}:events" "$(printf 'ca1 other 0123456789abcdef 1 F 100\n')" >/dev/null
+want="$(( $(truth 127.0.0.5) + 1 )) 0"
+for _ in $(seq 20); do got=$(ask a 127.0.0.5); [ "$got" = "$want" ] && break; sleep 0.05; done
+out=$("$connaudit" connections "$monitor" /0 --cluster --end 1 "${on_a[@]}" 2>&1)
+rc=$?
+check test "$got" = "$want" -a "$rc" = 3 -a -n "$(echo "$out" | grep '1 live node keeps other monitors than this node')"
+label="... and the agent logs it once, and status shows it"
+check test "$(grep -c 'node other keeps monitors "60,2", this node "3600,2"' "$tmp/agent-a.log")" = 1 \
+  -a -n "$("$connaudit" status "${on_a[@]}" | grep 'node  *other .*OTHER MONITORS')"
 
 label="unload and load under running agents: they exit (for systemd to restart them)"
 "$connaudit" unload --pin-dir "$pin" --quiet && "$connaudit" load --pin-dir "$pin" --quiet

@@ -43,9 +43,8 @@ static void check_notice(const char *s, size_t len)
 	struct ca_sync_header h;
 	struct ca_error err = { "" };
 	const char *body, *p, *end = s + len;
-	char line[256];
-	struct ca_key k;
-	uint32_t count;
+	char line[256], value[CA_SYNC_RATE_MAX];
+	struct ca_sync_entry e;
 	int rc, n;
 
 	if (ca_sync_header_decode(s, len, &h, &body, &err)) {
@@ -58,12 +57,26 @@ static void check_notice(const char *s, size_t len)
 	/* the flags may be spelled "IF" where encode writes "FI" */
 	CHECK(n > 0 && ((size_t)n == (size_t)(body - s) ||
 			(body == end && !memchr(s, '\n', len) && (size_t)n == len + 1)));
-	for (p = body; (rc = ca_sync_next_entry(&p, end, &k, &count, &err)) != 0; ) {
+	for (p = body; (rc = ca_sync_next_entry(&p, end, &e, &err)) != 0; ) {
 		CHECK(p <= end);
-		if (rc < 0)
+		if (rc < 0) {
 			check_message(&err);
-		else
-			CHECK(count <= CA_SYNC_COUNT_MAX && k.port != 0);
+			continue;
+		}
+		CHECK(e.key.port != 0);
+		if (!e.rate) {
+			CHECK(e.count <= CA_SYNC_COUNT_MAX);
+			continue;
+		}
+		/* what decodes encodes back and decodes to the same ring */
+		n = ca_sync_rate_encode(&e.ring, value);
+		CHECK(n > 0 && (size_t)n < sizeof(value));
+		{
+			struct ca_rate again;
+
+			CHECK(ca_sync_rate_decode(value, (size_t)n, &again, &err) == 0);
+			CHECK(memcmp(&again, &e.ring, sizeof(again)) == 0);
+		}
 	}
 }
 

@@ -321,7 +321,7 @@ connections 300,6 /0 SMTP extra|unexpected argument
 connections 300,6 /0 --start 2 --end 1|past --end
 connections 300,6 /0 --end -1|window number
 connections 300,6 /24|needs the connecting peer
-connections 300,6 /0 --cluster|not available yet
+connections 300,6 /0 --node x|does not take --node
 show ip|show needs ip ADDR
 show ip 1.2.3|1.2.3
 CASES

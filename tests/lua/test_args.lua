@@ -103,7 +103,6 @@ T.test('connections: bad options raise, naming what is wrong', function()
     { { endv = '1' }, 'option endv: a window number' },
     { { startv = 2, endv = 1 }, 'startv 2 is past endv 1' },
     { { startv = 1 }, 'startv 1 is past endv 0' },
-    { { cluster = true }, 'cluster-wide rates are not available yet' },
     { { service = 'NoSuch' }, 'unknown service' },
     { { service = 'SMTP\0x' }, 'NUL' },
     { { peer = 'not-an-address' }, 'invalid address' },

@@ -230,14 +230,14 @@ static void test_notice_round_trip(void **state)
 	char msg[512];
 	const char *body, *p;
 	struct ca_error err;
-	struct ca_key k, want;
-	uint32_t count;
+	struct ca_sync_entry e;
+	struct ca_key want;
 	int n = ca_sync_header_encode(&h, msg, sizeof(msg));
 
 	(void)state;
 	assert_true(n > 0);
 	assert_string_equal(msg, "ca1 mx2 0123456789abcdef 42 I 100\n");
-	strcat(msg, "25|192.0.2.7 3\n25|2001:db8::1 0\n");
+	strcat(msg, "25|192.0.2.7 3\n25|2001:db8::1 0\n~25|192.0.2.7 0:5:2,7:9:1\n~25|192.0.2.8 0\n");
 	assert_int_equal(ca_sync_header_decode(msg, strlen(msg), &back, &body, &err), 0);
 	assert_string_equal(back.node, "mx2");
 	assert_string_equal(back.token, h.token);
@@ -245,20 +245,35 @@ static void test_notice_round_trip(void **state)
 	assert_int_equal(back.flags, CA_SYNC_FLAG_INCOMPLETE);
 	assert_int_equal(back.interval_ms, 100);
 	p = body;
-	assert_int_equal(ca_sync_next_entry(&p, msg + strlen(msg), &k, &count, &err), 1);
+	assert_int_equal(ca_sync_next_entry(&p, msg + strlen(msg), &e, &err), 1);
 	want = peer("192.0.2.7", 25);
-	assert_memory_equal(&k, &want, sizeof(k));
-	assert_int_equal(count, 3);
-	assert_int_equal(ca_sync_next_entry(&p, msg + strlen(msg), &k, &count, &err), 1);
+	assert_memory_equal(&e.key, &want, sizeof(want));
+	assert_false(e.rate);
+	assert_int_equal(e.count, 3);
+	assert_int_equal(ca_sync_next_entry(&p, msg + strlen(msg), &e, &err), 1);
 	want = peer("2001:db8::1", 25);
-	assert_memory_equal(&k, &want, sizeof(k));
-	assert_int_equal(count, 0);
-	assert_int_equal(ca_sync_next_entry(&p, msg + strlen(msg), &k, &count, &err), 0);
+	assert_memory_equal(&e.key, &want, sizeof(want));
+	assert_int_equal(e.count, 0);
+	assert_int_equal(ca_sync_next_entry(&p, msg + strlen(msg), &e, &err), 1);
+	want = peer("192.0.2.7", 25);
+	assert_memory_equal(&e.key, &want, sizeof(want));
+	assert_true(e.rate);
+	assert_int_equal(e.ring.slot[0].window, 5);
+	assert_int_equal(e.ring.slot[0].count, 2);
+	assert_int_equal(e.ring.slot[7].window, 9);
+	assert_int_equal(e.ring.slot[7].count, 1);
+	assert_int_equal(e.ring.slot[1].count, 0);
+	assert_int_equal(ca_sync_next_entry(&p, msg + strlen(msg), &e, &err), 1);
+	assert_true(e.rate);
+	for (unsigned i = 0; i < CA_RATE_SLOTS; i++)
+		assert_int_equal(e.ring.slot[i].count, 0);	/* gone */
+	assert_int_equal(ca_sync_next_entry(&p, msg + strlen(msg), &e, &err), 0);
 
-	h.flags = CA_SYNC_FLAG_FULL | CA_SYNC_FLAG_INCOMPLETE;
+	h.flags = CA_SYNC_FLAG_FULL | CA_SYNC_FLAG_INCOMPLETE | CA_SYNC_FLAG_RATES_LOW;
 	ca_sync_header_encode(&h, msg, sizeof(msg));
+	assert_non_null(strstr(msg, " FIR "));
 	assert_int_equal(ca_sync_header_decode(msg, strlen(msg), &back, &body, &err), 0);
-	assert_int_equal(back.flags, CA_SYNC_FLAG_FULL | CA_SYNC_FLAG_INCOMPLETE);
+	assert_int_equal(back.flags, h.flags);
 	assert_int_equal(ca_sync_header_encode(&h, msg, 10), -ENOSPC);
 	/* the header alone, without its newline (as a shell would send it) */
 	assert_int_equal(ca_sync_header_decode("ca1 a 0123456789abcdef 1 F 100", 30, &back,
@@ -293,22 +308,80 @@ static void test_entry_refused_moves_on(void **state)
 	static const char body[] = "25|1.2.3.4 x\n25|1.2.3.4 5000000\nnonsense\n25|1.2.3.5 2\n";
 	const char *p = body, *end = body + strlen(body);
 	struct ca_error err;
-	struct ca_key k;
-	uint32_t count;
+	struct ca_sync_entry e;
 
 	(void)state;
-	assert_int_equal(ca_sync_next_entry(&p, end, &k, &count, &err), -EINVAL);
-	assert_int_equal(ca_sync_next_entry(&p, end, &k, &count, &err), -EINVAL);
+	assert_int_equal(ca_sync_next_entry(&p, end, &e, &err), -EINVAL);
+	assert_int_equal(ca_sync_next_entry(&p, end, &e, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "out of range"));
-	assert_int_equal(ca_sync_next_entry(&p, end, &k, &count, &err), -EINVAL);
-	assert_int_equal(ca_sync_next_entry(&p, end, &k, &count, &err), 1);
-	assert_int_equal(count, 2);
-	assert_int_equal(ca_sync_next_entry(&p, end, &k, &count, &err), 0);
+	assert_int_equal(ca_sync_next_entry(&p, end, &e, &err), -EINVAL);
+	assert_int_equal(ca_sync_next_entry(&p, end, &e, &err), 1);
+	assert_int_equal(e.count, 2);
+	assert_int_equal(ca_sync_next_entry(&p, end, &e, &err), 0);
+}
+
+/* Rate values: one spelling each, and nothing a ring cannot hold. */
+static void test_rate_value(void **state)
+{
+	static const char *const bad[] = {
+		"", "00", "1", "0:5", "0:5:", "0:5:0", "0:0:3", "32:5:3", "0:5:3,", ",0:5:3",
+		"1:5:3,0:6:1", "1:5:3,1:6:1", "0:05:3", "0:5:03", "0:4294967295:1",
+		"0:5:4294967296", "0:5:3 ", "0:5:3,,1:5:3", "-1:5:3", "0:5:3:4",
+	};
+	struct ca_rate r, back;
+	struct ca_error err;
+	char text[CA_SYNC_RATE_MAX];
+	int n;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		if (ca_sync_rate_decode(bad[i], strlen(bad[i]), &r, &err) != -EINVAL)
+			fail_msg("accepted rate value \"%s\"", bad[i]);
+	/* every slot full, with the largest numbers: the buffer holds it */
+	for (unsigned i = 0; i < CA_RATE_SLOTS; i++)
+		r.slot[i] = (struct ca_rate_slot){ CA_RATE_DEAD - 1, UINT32_MAX };
+	n = ca_sync_rate_encode(&r, text);
+	assert_int_equal(n, (int)strlen(text));
+	assert_true((size_t)n < sizeof(text));
+	assert_int_equal(ca_sync_rate_decode(text, strlen(text), &back, &err), 0);
+	assert_memory_equal(&r, &back, sizeof(r));
+	memset(&r, 0, sizeof(r));
+	ca_sync_rate_encode(&r, text);
+	assert_string_equal(text, "0");
+}
+
+/* Only windows a monitor still keeps, with a count, are published. */
+static void test_rate_live(void **state)
+{
+	struct ca_config cfg = { .nr_monitors = 2 };
+	struct ca_rate v = { 0 }, live;
+	uint64_t now_ns = 1000ull * 1000000000ull;	/* second 1000, offset 0 */
+
+	(void)state;
+	cfg.mon[0] = (struct ca_monitor_cfg){ .size = 10, .windows = 3, .base = 0 };
+	cfg.mon[1] = (struct ca_monitor_cfg){ .size = 100, .windows = 2, .base = 3 };
+	v.slot[0] = (struct ca_rate_slot){ 99, 4 };	/* window 99 of 10 s: kept */
+	v.slot[1] = (struct ca_rate_slot){ 100, 2 };	/* the current one */
+	v.slot[2] = (struct ca_rate_slot){ 98, 1 };	/* two back: kept */
+	v.slot[3] = (struct ca_rate_slot){ 8, 7 };	/* 100 s windows: two back, gone */
+	v.slot[4] = (struct ca_rate_slot){ 9, 0 };	/* current, but no count */
+	v.slot[5] = (struct ca_rate_slot){ 100, 9 };	/* past the monitors' slots */
+	assert_int_equal(ca_sync_rate_live(&cfg, &v, now_ns, &live), 3);
+	assert_int_equal(live.slot[0].count, 4);
+	assert_int_equal(live.slot[1].count, 2);
+	assert_int_equal(live.slot[2].count, 1);
+	for (unsigned i = 3; i < CA_RATE_SLOTS; i++)
+		assert_int_equal(live.slot[i].count, 0);
+	v.slot[2] = (struct ca_rate_slot){ 97, 1 };	/* three back: past 3 windows */
+	v.slot[0] = (struct ca_rate_slot){ CA_RATE_DEAD, 4 };
+	assert_int_equal(ca_sync_rate_live(&cfg, &v, now_ns, &live), 1);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rate_value),
+		cmocka_unit_test(test_rate_live),
 		cmocka_unit_test(test_url_tcp),
 		cmocka_unit_test(test_url_unix),
 		cmocka_unit_test(test_url_bad),

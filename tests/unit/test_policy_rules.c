@@ -214,10 +214,11 @@ static void test_bind(void **state)
 	assert_int_equal(policy_rules_bind(&rules, &s, &err), 0);
 	assert_true(rules.rule[1].cluster && rules.rule[1].svc.cluster);
 	assert_int_equal(rules.rule[1].svc.ports[0], 25);
-	/* what the library cannot count yet is refused, naming what it needs */
+	/* a cluster-wide rate: inbound_cidr's ports and flag, and the monitor */
 	parse_ok("SMTP /24 3\ninbound_cidr rate 300,6 /24 60\n");
-	assert_int_equal(policy_rules_bind(&rules, &s, &err), -EOPNOTSUPP);
-	assert_non_null(strstr(err.msg, ORIGIN ":2: needs cluster-wide connection rates"));
+	assert_int_equal(policy_rules_bind(&rules, &s, &err), 0);
+	assert_true(rules.rule[1].rate && rules.rule[1].svc.cluster);
+	assert_int_equal(rules.rule[1].mon.size, 300);
 	/* a rate rule binds to its monitor */
 	parse_ok("\n\nSMTP rate 300,6:1-5 /24 30\n");
 	assert_int_equal(policy_rules_bind(&rules, &s, &err), 0);
