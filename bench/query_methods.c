@@ -218,6 +218,8 @@ const struct method query_methods[] = {
 	  Q_EXACT, false, query_connaudit, NULL },
 	{ "c_sub", "connaudit, C library, unconfigured /20 (16 lookups of its /24s)", Q_SUB,
 	  false, query_connaudit, NULL },
+	{ "c_cap", "connaudit, C library, unconfigured /8 (256 lookups of its /16s, the most "
+	  "a query makes)", Q_CAP, false, query_connaudit, NULL },
 	{ "c_scan", "connaudit, C library, unconfigured /2 (too wide to sum: batched scan)",
 	  Q_SCAN, false, query_connaudit, NULL },
 	{ "lua", "connaudit, Lua module, configured /24", Q_AGG, true, NULL, lua_batch },
@@ -268,7 +270,7 @@ static void question_init(struct qctx *c, int qi, const char *cidr)
 void query_init(struct qctx *c, const char *lua_dir)
 {
 	static const char *const cidrs[Q_NR] = {
-		"127.0.5.0/24", "127.0.5.0/25", "127.0.0.0/20", "64.0.0.0/2" };
+		"127.0.5.0/24", "127.0.5.0/25", "127.0.0.0/20", "127.0.0.0/8", "64.0.0.0/2" };
 	struct ca_error err;
 
 	ca_services_defaults(&c->services);

@@ -114,6 +114,7 @@ function plot_header(    i, title) {
 	title["c_agg"] = "connaudit C, /24"
 	title["c_exact"] = "connaudit C, /25 (128 lookups)"
 	title["c_sub"] = "connaudit C, /20 (16 lookups)"
+	title["c_cap"] = "connaudit C, /8 (256 lookups)"
 	title["c_scan"] = "connaudit C, /2 (scan)"
 	title["lua"] = "connaudit Lua, /24"
 	title["diag"] = "sock_diag dump"
@@ -157,10 +158,10 @@ function nearest_level(want,    l, best) {
 
 # Unconfigured masks at the largest N: those summed from lookups, worst
 # first, and the one too wide for that (a scan), each against the dump.
-function mask_targets(n,    r, worst, k, i, s) {
-	split("c_exact c_sub", k, " ")
+function mask_targets(n,    r, worst, k, i, s, nk) {
+	nk = split("c_exact c_sub c_cap", k, " ")
 	worst = ""
-	for (i = 1; i <= 2; i++) {
+	for (i = 1; i <= nk; i++) {
 		r = median("q " n " diag") / median("q " n " " k[i])
 		s = s (s ? ", " : "") mcidr[k[i]] sprintf(" %.0f×", r)
 		if (worst == "" || r < worst) worst = r
