@@ -58,7 +58,7 @@ LIB_SRCS := user/cidr.c user/services.c user/count.c user/handle.c \
             user/monitors.c user/rates.c \
             user/cluster_maps.c user/cluster_query.c user/cluster_sync.c \
             user/loader.c user/seed.c user/sysfs.c user/errors.c user/ports.c user/iter.c \
-            user/batch.c user/textfile.c
+            user/batch.c user/textfile.c user/plan.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 LIB_VERSION := 1.0.0
 LIB_SONAME  := libconnaudit.so.$(firstword $(subst ., ,$(LIB_VERSION)))

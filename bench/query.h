@@ -12,9 +12,12 @@
 #include "connaudit.h"
 #include "netlib.h"
 
-/* The two questions: one whose prefix the auditor aggregates (a single map
- * lookup answers it) and one it does not (answered by scanning peers). */
-enum { Q_AGG, Q_SCAN, Q_NR };
+/* The questions, by how connaudit answers them (user/plan.c): a prefix it
+ * aggregates (one map lookup), three it does not but sums from lookups (the
+ * exact addresses of a /25, the /24s of a /20, the /16s of a /8: as many
+ * lookups as a query may make), and one too wide for that (a scan of every
+ * peer). */
+enum { Q_AGG, Q_EXACT, Q_SUB, Q_CAP, Q_SCAN, Q_NR };
 
 #define Q_SERVICE	"SMTP"
 #define Q_SS_CMD_MAX	256

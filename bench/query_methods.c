@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* query_methods.c - five ways to count inbound connections (see query.h). */
+/* query_methods.c - the ways to count inbound connections (see query.h). */
 #include "query.h"
 
 #include <arpa/inet.h>
@@ -214,8 +214,14 @@ static uint64_t diag_one(struct qctx *c, int qi)
 const struct method query_methods[] = {
 	{ "c_agg", "connaudit, C library, configured /24 (one lookup)", Q_AGG, false,
 	  query_connaudit, NULL },
-	{ "c_scan", "connaudit, C library, unconfigured /25 (batched scan)", Q_SCAN, false,
-	  query_connaudit, NULL },
+	{ "c_exact", "connaudit, C library, unconfigured /25 (128 exact-address lookups)",
+	  Q_EXACT, false, query_connaudit, NULL },
+	{ "c_sub", "connaudit, C library, unconfigured /20 (16 lookups of its /24s)", Q_SUB,
+	  false, query_connaudit, NULL },
+	{ "c_cap", "connaudit, C library, unconfigured /8 (256 lookups of its /16s, the most "
+	  "a query makes)", Q_CAP, false, query_connaudit, NULL },
+	{ "c_scan", "connaudit, C library, unconfigured /2 (too wide to sum: batched scan)",
+	  Q_SCAN, false, query_connaudit, NULL },
 	{ "lua", "connaudit, Lua module, configured /24", Q_AGG, true, NULL, lua_batch },
 	{ "diag", "sock_diag dump with bytecode filter", Q_AGG, false, diag_one, NULL },
 	{ "ss", "ss -Htn state established '( sport and dst )' | wc -l", Q_AGG, false,
@@ -263,7 +269,8 @@ static void question_init(struct qctx *c, int qi, const char *cidr)
 
 void query_init(struct qctx *c, const char *lua_dir)
 {
-	static const char *const cidrs[Q_NR] = { "127.0.5.0/24", "127.0.5.0/25" };
+	static const char *const cidrs[Q_NR] = {
+		"127.0.5.0/24", "127.0.5.0/25", "127.0.0.0/20", "127.0.0.0/8", "64.0.0.0/2" };
 	struct ca_error err;
 
 	ca_services_defaults(&c->services);

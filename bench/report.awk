@@ -112,7 +112,10 @@ $1 == "MEM" { mem[$2, $3] = $5; mem_entries[$2, $3] = $4; mem_size[$2] = 1; mem_
 # under a header of short titles.
 function plot_header(    i, title) {
 	title["c_agg"] = "connaudit C, /24"
-	title["c_scan"] = "connaudit C, /25 (scan)"
+	title["c_exact"] = "connaudit C, /25 (128 lookups)"
+	title["c_sub"] = "connaudit C, /20 (16 lookups)"
+	title["c_cap"] = "connaudit C, /8 (256 lookups)"
+	title["c_scan"] = "connaudit C, /2 (scan)"
 	title["lua"] = "connaudit Lua, /24"
 	title["diag"] = "sock_diag dump"
 	title["ss"] = "ss | wc -l"
@@ -153,12 +156,36 @@ function nearest_level(want,    l, best) {
 	return best
 }
 
+# Unconfigured masks at the largest N: those summed from lookups, worst
+# first, and the one too wide for that (a scan), each against the dump.
+function mask_targets(n,    r, worst, k, i, s, nk) {
+	nk = split("c_exact c_sub c_cap", k, " ")
+	worst = ""
+	for (i = 1; i <= nk; i++) {
+		r = median("q " n " diag") / median("q " n " " k[i])
+		s = s (s ? ", " : "") mcidr[k[i]] sprintf(" %.0f×", r)
+		if (worst == "" || r < worst) worst = r
+	}
+	row("target", "unconfigured mask summed from lookups vs sock_diag dump, N=" \
+	    thousands(n) " (" s ")", sprintf("%.0f× faster", worst), "",
+	    ">= 50× " verdict(worst >= 50))
+	r = median("q " n " diag") / median("q " n " c_scan")
+	row("target", "unconfigured mask too wide to sum (" mcidr["c_scan"] ", a scan) vs " \
+	    "sock_diag dump, N=" thousands(n), sprintf("%.1f× faster", r), "",
+	    ">= 50× " verdict(r >= 50))
+	r = median("q " n " c_exact") / median("q " level[1] " c_exact")
+	row("target", "unconfigured mask summed from lookups (" mcidr["c_exact"] "), N=" \
+	    thousands(n) " / N=" thousands(level[1]), sprintf("%.2f", r), "",
+	    "<= 1.2 " verdict(r <= 1.2))
+}
+
 function query_targets(    n, r, lo, hi, l, worst, c, lua, s) {
 	n = nearest_level(10000)
 	r = median("q " n " diag") / median("q " n " c_agg")
 	row("target", "configured-prefix query vs sock_diag dump, N=" thousands(n),
 	    sprintf("%.0f× faster", r), "", ">= 1000× " verdict(r >= 1000))
 	lo = level[1]; hi = level[nlevels]
+	mask_targets(hi)
 	r = median("q " hi " c_agg") / median("q " lo " c_agg")
 	row("target", "configured-prefix query, N=" thousands(hi) " / N=" thousands(lo),
 	    sprintf("%.2f", r), "", "<= 1.2 " verdict(r <= 1.2))

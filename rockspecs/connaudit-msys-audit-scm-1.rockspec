@@ -53,6 +53,7 @@ build = {
             "user/errors.c",
             "user/handle.c",
             "user/monitors.c",
+            "user/plan.c",
             "user/rates.c",
             "user/services.c",
             "user/sysfs.c",

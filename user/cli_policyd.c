@@ -33,6 +33,7 @@
 #include "errors.h"
 #include "policy_request.h"
 #include "policy_rules.h"
+#include "store.h"
 #include "textfile.h"
 
 #define CONN_MAX		4096
@@ -180,35 +181,45 @@ static void set_state(struct policyd *d, enum counts_state s, const char *why)
 		     d->rules->on_error == POLICY_FAIL_OPEN ? "dunno" : "defer");
 }
 
-/* A rule over a prefix length the auditor does not aggregate scans every
- * peer on each request: say so once per open, it is a setup mistake. */
+/* Whether the counts of a family/len prefix on nports ports come from a few
+ * lookups (user/plan.c) rather than a scan of every peer. */
+static bool looked_up(const struct ca_config *cfg, uint8_t family, unsigned len,
+		      unsigned nports)
+{
+	struct ca_prefix p = { .family = family, .len = (uint8_t)len };
+	struct ca_plan plan;
+
+	return ca_plan_prefix(cfg, &p, nports, &plan);
+}
+
+/* A rule over a prefix length that is neither aggregated nor the sum of a
+ * few aggregates scans every peer on each request: say so once per open, it
+ * is a setup mistake. */
 static void warn_slow_rules(const struct policyd *d)
 {
 	const struct ca_config *cfg = ca_loaded_config(d->h);
 
 	for (unsigned i = 0; i < d->rules->n; i++) {
 		const struct policy_rule *r = &d->rules->rule[i];
+		unsigned nports = r->svc.nports;
 		/* A bare /N over 32 applies to IPv6 clients only. */
-		bool v4 = r->cidr.v4_len == 32 || r->cidr.v4_len > 32, v6 = r->cidr.v6_len == 128;
+		bool v4 = r->cidr.v4_len > 32 || looked_up(cfg, CA_AF_INET, r->cidr.v4_len, nports);
+		bool v6 = looked_up(cfg, CA_AF_INET6, r->cidr.v6_len, nports);
 		char what[48];
 
-		if (r->cidr.kind != CA_CIDR_PEER)
-			continue;
-		for (unsigned k = 0; k < cfg->nr_v4 && k < CA_MAX_PREFIXES; k++)
-			v4 |= cfg->v4[k] == r->cidr.v4_len;
-		for (unsigned k = 0; k < cfg->nr_v6 && k < CA_MAX_PREFIXES; k++)
-			v6 |= cfg->v6[k] == r->cidr.v6_len;
-		if (v4 && v6)
+		if (r->cidr.kind != CA_CIDR_PEER || (v4 && v6))
 			continue;
 		if (!v4 && !v6)
-			snprintf(what, sizeof(what), "IPv4 /%u nor IPv6 /%u", r->cidr.v4_len,
+			snprintf(what, sizeof(what), "IPv4 /%u and IPv6 /%u", r->cidr.v4_len,
 				 r->cidr.v6_len);
 		else
 			snprintf(what, sizeof(what), "%s /%u", v4 ? "IPv6" : "IPv4",
 				 v4 ? r->cidr.v6_len : r->cidr.v4_len);
-		plog(d, LOG_WARNING, "%s:%u: %s: the auditor aggregates no %s prefixes, so "
-		     "such requests scan every peer: add the length to `connaudit load "
-		     "--prefixes`, or write /N,/M", d->rules->origin, r->line, r->cidr_text, what);
+		plog(d, LOG_WARNING, "%s:%u: %s: requests for %s scan every peer: the auditor "
+		     "aggregates neither that length nor one a few bits longer (at most %u "
+		     "lookups a request over the service's ports): add one to `connaudit load "
+		     "--prefixes`, or write /N,/M", d->rules->origin, r->line, r->cidr_text, what,
+		     CA_PLAN_MAX_LOOKUPS);
 	}
 }
 

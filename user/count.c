@@ -1,43 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-#include <errno.h>
+/* count.c - open sessions from a prefix: lookups where the plan allows, else a scan. */
 #include <string.h>
 
-#include "errors.h"
 #include "store.h"
-
-void ca_key_of_prefix(struct ca_key *k, uint32_t netns, uint16_t port,
-		      const struct ca_prefix *p)
-{
-	memset(k, 0, sizeof(*k));
-	k->netns = netns;
-	k->port = port;
-	k->family = p->family;
-	k->prefixlen = p->len;
-	memcpy(k->addr, p->bytes, sizeof(k->addr));
-}
-
-bool ca_lookup_table(const struct ca_config *cfg, const struct ca_prefix *p,
-			 bool *aggregate)
-{
-	const uint8_t *lens = p->family == CA_AF_INET ? cfg->v4 : cfg->v6;
-	unsigned nr = p->family == CA_AF_INET ? cfg->nr_v4 : cfg->nr_v6;
-
-	if (p->family == CA_AF_ALL) {
-		*aggregate = true;	/* the per-port total */
-		return true;
-	}
-	if (p->len == (p->family == CA_AF_INET ? 32 : 128)) {
-		*aggregate = false;
-		return true;
-	}
-	for (unsigned i = 0; i < nr && i < CA_MAX_PREFIXES; i++) {
-		if (lens[i] == p->len) {
-			*aggregate = true;
-			return true;
-		}
-	}
-	return false;
-}
 
 struct scan_sum {
 	uint32_t netns;
@@ -65,35 +30,49 @@ static int sum_matching(const struct ca_key *k, uint64_t count, void *arg)
 	return 0;
 }
 
+/* One lookup of the plan, added up. */
+struct lookup_sum {
+	struct ca_store *s;
+	struct ca_error *err;
+	uint64_t total;
+};
+
+static int add_lookup(const struct ca_key *k, bool aggregate, void *arg)
+{
+	struct lookup_sum *sum = arg;
+	uint64_t one;
+	int rc = sum->s->lookup(sum->s, aggregate, k, &one, sum->err);
+
+	if (!rc)
+		sum->total += one;
+	return rc;
+}
+
 int ca_count_core(struct ca_store *s, uint32_t netns, const struct ca_cidr *cidr,
 		  const struct ca_service *svc, const struct ca_addr *peer,
 		  uint64_t *count, struct ca_error *err)
 {
 	struct ca_prefix p;
-	struct ca_key k;
-	bool aggregate;
-	uint64_t total = 0, one;
+	struct ca_plan plan;
+	uint64_t total;
 	int rc;
 
 	rc = ca_cidr_resolve(cidr, peer, &p, err);
 	if (rc)
 		return rc;
-	if (ca_lookup_table(&s->cfg, &p, &aggregate)) {
-		for (unsigned i = 0; i < svc->nports; i++) {
-			ca_key_of_prefix(&k, netns, svc->ports[i], &p);
-			rc = s->lookup(s, aggregate, &k, &one, err);
-			if (rc)
-				return rc;
-			total += one;
-		}
+	if (ca_plan_prefix(&s->cfg, &p, svc->nports, &plan)) {
+		struct lookup_sum sum = { .s = s, .err = err };
+
+		rc = ca_plan_each(&plan, netns, svc, add_lookup, &sum);
+		total = sum.total;
 	} else {
 		struct scan_sum sum = { .netns = netns, .svc = svc, .prefix = &p };
 
 		rc = s->scan(s, false, sum_matching, &sum, err);
-		if (rc)
-			return rc;
 		total = sum.total;
 	}
+	if (rc)
+		return rc;
 	*count = total;
 	return s->health(s, err);
 }

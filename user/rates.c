@@ -6,7 +6,10 @@
 #include "errors.h"
 #include "store.h"
 
-struct rate_scan {
+/* What a rate query sums, by lookups (the plan) or by a scan. */
+struct rate_sum {
+	struct ca_store *s;
+	struct ca_error *err;
 	const struct ca_config *cfg;
 	uint32_t netns, now;
 	unsigned mi, start, end;
@@ -26,7 +29,7 @@ static bool on_service(const struct ca_service *svc, uint16_t port)
 /* Peers' own entries only: aggregates would count their peers twice. */
 static int sum_matching_peers(const struct ca_key *k, const struct ca_rate *v, void *arg)
 {
-	struct rate_scan *s = arg;
+	struct rate_sum *s = arg;
 	struct ca_addr a = { .family = k->family };
 
 	if (k->netns != s->netns || k->family == CA_AF_ALL ||
@@ -38,17 +41,28 @@ static int sum_matching_peers(const struct ca_key *k, const struct ca_rate *v, v
 	return 0;
 }
 
+static int add_lookup(const struct ca_key *k, bool aggregate, void *arg)
+{
+	struct rate_sum *r = arg;
+	struct ca_rate v;
+	int rc;
+
+	(void)aggregate;	/* ca_rates holds every kind of key */
+	rc = r->s->rate_lookup(r->s, k, &v, r->err);
+	if (!rc)
+		r->total += ca_rate_sum(r->cfg, r->mi, &v, r->now, r->start, r->end);
+	return rc;
+}
+
 int ca_connections_core(struct ca_store *s, uint32_t netns, const struct ca_monitor *m,
 			const struct ca_cidr *cidr, const struct ca_service *svc,
 			const struct ca_addr *peer, unsigned start, unsigned end,
 			uint64_t *count, struct ca_error *err)
 {
-	struct rate_scan scan = { .cfg = &s->cfg, .netns = netns, .start = start, .end = end,
-				  .svc = svc };
+	struct rate_sum sum = { .s = s, .err = err, .cfg = &s->cfg, .netns = netns,
+				.start = start, .end = end, .svc = svc };
 	struct ca_prefix p;
-	struct ca_rate v;
-	struct ca_key k;
-	bool aggregate;
+	struct ca_plan plan;
 	uint32_t oldest;
 	int rc, mi;
 
@@ -61,25 +75,18 @@ int ca_connections_core(struct ca_store *s, uint32_t netns, const struct ca_moni
 	rc = ca_cidr_resolve(cidr, peer, &p, err);
 	if (rc)
 		return rc;
-	scan.mi = (unsigned)mi;
-	scan.now = ca_window_now(&s->cfg, scan.mi, s->boot_ns(s));
-	scan.prefix = &p;
-	if (ca_lookup_table(&s->cfg, &p, &aggregate)) {
-		for (unsigned i = 0; i < svc->nports; i++) {
-			ca_key_of_prefix(&k, netns, svc->ports[i], &p);
-			rc = s->rate_lookup(s, &k, &v, err);
-			if (rc)
-				return rc;
-			scan.total += ca_rate_sum(&s->cfg, scan.mi, &v, scan.now, start, end);
-		}
-	} else {
-		rc = s->rate_scan(s, sum_matching_peers, &scan, err);
-		if (rc)
-			return rc;
-	}
-	*count = scan.total;
+	sum.mi = (unsigned)mi;
+	sum.now = ca_window_now(&s->cfg, sum.mi, s->boot_ns(s));
+	sum.prefix = &p;
+	if (ca_plan_prefix(&s->cfg, &p, svc->nports, &plan))
+		rc = ca_plan_each(&plan, netns, svc, add_lookup, &sum);
+	else
+		rc = s->rate_scan(s, sum_matching_peers, &sum, err);
+	if (rc)
+		return rc;
+	*count = sum.total;
 	/* The oldest second the answer covers. */
 	oldest = end < s->cfg.mon[mi].windows ? end : s->cfg.mon[mi].windows - 1u;
-	oldest = scan.now > oldest ? scan.now - oldest : 0;
+	oldest = sum.now > oldest ? sum.now - oldest : 0;
 	return s->rate_health(s, (uint64_t)oldest * s->cfg.mon[mi].size, err);
 }

@@ -118,7 +118,7 @@ ask() {
   echo "${out:-none} $rc"
 }
 
-cidrs=(127.0.0.2 127.0.0.0/24 /0 fd00:ca::2 fd00:ca::/64 127.0.0.0/20)
+cidrs=(127.0.0.2 127.0.0.0/24 /0 fd00:ca::2 fd00:ca::/64 127.0.0.0/20 64.0.0.0/2)
 
 # converged SECONDS [NODE...]: within SECONDS, every asked node's cluster
 # count equals the truth over NODE... (default all) for every CIDR, exactly
@@ -184,7 +184,7 @@ hold c base 'listen=127.0.0.10:25' 'conn=127.0.1.7>127.0.0.10:25' || exit 1
 
 # ---- exact, and within a second of each change --------------------------------
 
-label="cluster counts equal ss summed over 3 namespaces (/32 /24 /0 IPv6 /128 /64, /20 by scan)"
+label="cluster counts equal ss summed over 3 namespaces (/32 /24 /0 IPv6 /128 /64, /20 from its /24s, /2 by scan)"
 check converged 3
 
 # Every session so far is a connection made since the load (none closed):

@@ -564,6 +564,18 @@ static const struct query queries[] = {
 	{ "[fd00:ca::3]", "SMTP", NULL, SMTP, "fd00:ca::3", 128, { 2, 0 } },
 	{ "[fd00:ca::]/48", "SMTP", NULL, SMTP, "fd00:ca::", 48, { 5, 3 } },
 	{ "[fd00:ca::]/63", "SMTP", NULL, SMTP, "fd00:ca::", 63, { 4, 2 } },
+	/* Not aggregated: sums of the addresses or of the configured prefixes
+	 * inside (user/plan.c), or too wide for that, a scan. */
+	{ "/25", "SMTP", "127.0.1.9", SMTP, "127.0.1.0", 25, { 3, 3 } },
+	{ "127.0.1.0/30", "SMTP", NULL, SMTP, "127.0.1.0", 30, { 3, 3 } },
+	{ "::ffff:127.0.1.0/121", "SMTP", NULL, SMTP, "127.0.1.0", 25, { 3, 3 } },
+	{ "/20", "SMTP", "127.0.9.9", SMTP, "127.0.0.0", 20, { 4, 4 } },
+	{ "/12", "SMTP", "127.0.9.9", SMTP, "127.0.0.0", 12, { 5, 5 } },
+	{ "0.0.0.0/1", "SMTP", NULL, SMTP, "0.0.0.0", 1, { 5, 5 } },
+	{ "/56", "SMTP", "fd00:ca::9", SMTP, "fd00:ca::", 56, { 5, 3 } },
+	{ "[fd00:ca::]/120", "SMTP", NULL, SMTP, "fd00:ca::", 120, { 3, 1 } },
+	{ "[fd00:ca::]/32", "SMTP", NULL, SMTP, "fd00:ca::", 32, { 5, 3 } },
+	{ "[::]/0", "SMTP", NULL, SMTP, "::", 0, { 5, 3 } },
 	{ "/32", "Control", "127.0.1.1", CONTROL, "127.0.1.1", 32, { 1, 1 } },
 	{ "/0", "Control", NULL, CONTROL, NULL, 0, { 2, 2 } },
 	{ "/0", "ECStream", NULL, ECSTREAM, NULL, 0, { 0, 0 } },

@@ -14,11 +14,13 @@
 #include <cmocka.h>
 
 #include "errors.h"
+#include "sample_peers.h"
 #include "store.h"
 
 #define NETNS		4026531840u
 #define OTHER_NETNS	4026532000u
-#define MAX_ENTRIES	512
+#define MAX_ENTRIES	2048
+#define NSAMPLES	400	/* random sessions of the agreement test */
 
 struct fake_store {
 	struct ca_store store;	/* first: the core is handed &f->store */
@@ -112,28 +114,25 @@ static struct fake_store *fake_new(void)
 	return f;
 }
 
-/* Add one session from addr to port, as admit() in the BPF program does:
+/* Add one session from a to port, as admit() in the BPF program does:
  * the exact key, the per-port total, and one entry per configured prefix. */
-static void add_session(struct fake_store *f, uint32_t netns, uint16_t port, const char *addr)
+static void add_session_from(struct fake_store *f, uint32_t netns, uint16_t port,
+			     const struct ca_addr *a)
 {
 	const struct ca_config *c = &f->store.cfg;
 	struct ca_prefix p = { 0 };
-	struct ca_error err;
-	struct ca_addr a;
 	struct ca_key k;
-	bool v4;
+	bool v4 = a->family == CA_AF_INET;
 
-	assert_int_equal(ca_addr_parse(addr, &a, &err), 0);
-	v4 = a.family == CA_AF_INET;
-	p.family = a.family;
+	p.family = a->family;
 	p.len = v4 ? 32 : 128;
-	memcpy(p.bytes, a.bytes, sizeof(p.bytes));
+	memcpy(p.bytes, a->bytes, sizeof(p.bytes));
 	ca_key_of_prefix(&k, netns, port, &p);
 	bump(f->peers, &f->npeers, &k);
 
 	for (unsigned i = 0; i < (v4 ? c->nr_v4 : c->nr_v6); i++) {
 		p.len = v4 ? c->v4[i] : c->v6[i];
-		memcpy(p.bytes, a.bytes, sizeof(p.bytes));
+		memcpy(p.bytes, a->bytes, sizeof(p.bytes));
 		ca_mask_bytes(p.bytes, p.len);
 		ca_key_of_prefix(&k, netns, port, &p);
 		bump(f->prefixes, &f->nprefixes, &k);
@@ -143,8 +142,19 @@ static void add_session(struct fake_store *f, uint32_t netns, uint16_t port, con
 	bump(f->prefixes, &f->nprefixes, &k);
 }
 
+static void add_session(struct fake_store *f, uint32_t netns, uint16_t port, const char *addr)
+{
+	struct ca_error err;
+	struct ca_addr a;
+
+	assert_int_equal(ca_addr_parse(addr, &a, &err), 0);
+	add_session_from(f, netns, port, &a);
+}
+
 static const struct ca_service smtp = { .name = "SMTP", .ports = { 25, 465, 587 }, .nports = 3 };
 static const struct ca_service control = { .name = "Control", .ports = { 2025 }, .nports = 1 };
+static const struct ca_service port25 = { .name = "Port25", .ports = { 25 }, .nports = 1 };
+static const struct ca_service port587 = { .name = "Port587", .ports = { 587 }, .nports = 1 };
 
 /* Count with cidr/peer strings; asserts the call succeeds with rc. */
 static uint64_t count_rc(struct fake_store *f, uint32_t netns, const char *cidr,
@@ -223,18 +233,66 @@ static void test_total_counts_both_families(void **state)
 	assert_int_equal(f->scans, 0);
 }
 
-static void test_unconfigured_prefix_scans_once(void **state)
+/* Lookups of the sub-prefixes at the next length the maps hold, on one
+ * port: 2^(that length - the prefix's) of them. */
+static void test_unconfigured_prefix_sums_lookups(void **state)
 {
 	struct fake_store *f = *state;
 
 	populate(f);
-	assert_int_equal(count(f, "192.0.2.0/25", &smtp, NULL), 3);
+	assert_int_equal(count(f, "192.0.2.0/25", &port25, NULL), 3);	/* 128 addresses */
+	assert_int_equal(f->lookups, 128);
+	assert_int_equal(count(f, "192.0.2.128/25", &port25, NULL), 0);
+	assert_int_equal(count(f, "192.0.2.64/26", &port25, NULL), 1);
+	assert_int_equal(count(f, "192.0.0.0/20", &port25, NULL), 4);	/* 16 /24s */
+	assert_int_equal(count(f, "192.0.2.0/23", &port25, NULL), 4);
+	assert_int_equal(count(f, "192.0.0.0/8", &port25, NULL), 4);	/* 256 /16s */
+	assert_int_equal(count(f, "198.0.0.0/8", &port25, NULL), 1);
+	assert_int_equal(count(f, "[2001:db8:1::]/56", &port587, NULL), 3);	/* 256 /64s */
+	assert_int_equal(count(f, "[2001:db8:1:2::]/63", &port587, NULL), 3);
+	assert_int_equal(count(f, "[2001:db8::]/40", &port587, NULL), 4);	/* 256 /48s */
+	assert_int_equal(count(f, "[2001:db8:1:2::]/120", &port587, NULL), 2);	/* 256 addresses */
+	/* v4-mapped: the IPv4 /25 and /20 again */
+	assert_int_equal(count(f, "::ffff:192.0.2.0/121", &port25, NULL), 3);
+	assert_int_equal(count(f, "::ffff:192.0.0.0/116", &port25, NULL), 4);
+	assert_int_equal(count(f, "/25", &port25, "::ffff:192.0.2.9"), 3);
+	assert_int_equal(f->scans, 0);
+}
+
+/* Only /24 configured: a /20 is 16 lookups, a /16 256. */
+static void test_sub_prefixes_of_one_configured_length(void **state)
+{
+	struct fake_store *f = *state;
+
+	f->store.cfg.nr_v4 = 1;
+	f->store.cfg.nr_v6 = 1;
+	populate(f);
+	assert_int_equal(count(f, "192.0.0.0/20", &port25, NULL), 4);
+	assert_int_equal(f->lookups, 16);
+	assert_int_equal(count(f, "192.0.0.0/16", &port25, NULL), 4);
+	assert_int_equal(f->lookups, 16 + 256);
+	assert_int_equal(count(f, "[2001:db8:1::]/56", &port587, NULL), 3);
+	assert_int_equal(f->lookups, 16 + 256 + 256);
+	assert_int_equal(f->scans, 0);
+}
+
+/* More than CA_PLAN_MAX_LOOKUPS lookups: one scan instead. */
+static void test_wide_prefix_scans_once(void **state)
+{
+	struct fake_store *f = *state;
+
+	populate(f);
+	assert_int_equal(count(f, "192.0.2.0/25", &smtp, NULL), 3);	/* 3 ports x 128 */
 	assert_int_equal(f->scans, 1);
-	assert_int_equal(count(f, "192.0.0.0/22", &smtp, NULL), 4);
-	assert_int_equal(count(f, "0.0.0.0/1", &smtp, NULL), 0);
-	assert_int_equal(count(f, "128.0.0.0/1", &smtp, NULL), 5);
+	assert_int_equal(count(f, "192.0.0.0/9", &smtp, NULL), 4);	/* 3 ports x 128 /16s */
+	assert_int_equal(count(f, "0.0.0.0/1", &port25, NULL), 0);
+	assert_int_equal(count(f, "128.0.0.0/1", &port25, NULL), 5);
+	assert_int_equal(count(f, "0.0.0.0/0", &port25, NULL), 5);	/* IPv4 only */
 	assert_int_equal(count(f, "[2001:db8::]/32", &smtp, NULL), 4);
+	assert_int_equal(count(f, "[::]/0", &smtp, NULL), 4);		/* IPv6 only */
+	assert_int_equal(count(f, "[2001:db8:1:2::]/119", &port587, NULL), 2);
 	assert_int_equal(count(f, "/24,/56", &smtp, "2001:db8:1:2::"), 3);
+	assert_int_equal(f->scans, 9);
 	assert_int_equal(f->lookups, 0);
 }
 
@@ -248,8 +306,9 @@ static void test_other_namespace_is_separate(void **state)
 	assert_int_equal(count_rc(f, 1, "/0", &smtp, NULL, 0), 0);
 }
 
-/* Every prefix length of every family: the aggregate answer (lookup) must
- * equal the scan answer over the exact entries. */
+/* Every prefix length of every family: the answer from the aggregates must
+ * equal the one from the exact entries alone (no configured lengths: their
+ * lookups for the longest prefixes, else a scan). */
 static void test_aggregates_agree_with_scan(void **state)
 {
 	struct fake_store *f = *state;
@@ -278,6 +337,72 @@ static void test_aggregates_agree_with_scan(void **state)
 			free(plain);
 		}
 	}
+}
+
+/* Random sessions, every prefix length around several of their peers: the
+ * core's answer (lookups or a scan, as planned) is the true count; where
+ * one port sums lookups and three ports (two of them empty) scan, both
+ * give the same. */
+static void check_plans_on_random_peers(struct fake_store *f)
+{
+	static const struct ca_service padded = { .name = "Padded", .ports = { 25, 1, 2 },
+						   .nports = 3 };
+	struct sample rnd = { 0x2545f491u };
+	struct ca_addr peers[NSAMPLES];
+	struct ca_error err;
+	unsigned compared = 0;
+
+	for (size_t i = 0; i < NSAMPLES; i++) {
+		sample_peer(&rnd, &peers[i]);
+		add_session_from(f, NETNS, 25, &peers[i]);
+	}
+	for (size_t i = 0; i < 8; i++) {
+		const struct ca_addr *peer = &peers[sample_next(&rnd) % NSAMPLES];
+		unsigned full = peer->family == CA_AF_INET ? 32 : 128;
+
+		for (unsigned len = 0; len <= full; len++) {
+			struct ca_cidr c = { .kind = CA_CIDR_PEER, .v4_len = (uint8_t)len,
+					     .v6_len = (uint8_t)len };
+			struct ca_prefix p;
+			struct ca_plan plan;
+			uint64_t one, three;
+			int lookups = f->lookups, scans = f->scans;
+			bool planned;
+
+			assert_int_equal(ca_cidr_resolve(&c, peer, &p, &err), 0);
+			planned = ca_plan_prefix(&f->store.cfg, &p, 1, &plan);
+			assert_int_equal(ca_count_core(&f->store, NETNS, &c, &port25, peer, &one,
+						       &err), 0);
+			assert_int_equal(one, sample_count_in(peers, NSAMPLES, &p));
+			assert_int_equal(f->scans - scans, !planned);
+			assert_int_equal(f->lookups - lookups, planned ? plan.nkeys : 0);
+			assert_int_equal(ca_count_core(&f->store, NETNS, &c, &padded, peer,
+						       &three, &err), 0);
+			assert_int_equal(three, one);
+			compared += planned && !ca_plan_prefix(&f->store.cfg, &p, 3, &plan);
+		}
+	}
+	assert_true(compared > 0);
+}
+
+static void test_plans_agree_on_random_peers(void **state)
+{
+	check_plans_on_random_peers(*state);
+}
+
+/* Lengths off byte boundaries: sub-prefixes carry from byte to byte. */
+static void test_plans_agree_on_odd_lengths(void **state)
+{
+	struct fake_store *f = *state;
+	struct ca_error err;
+	struct ca_load_opts o = { 0 };
+
+	assert_int_equal(ca_parse_prefix_list("v4:12,20,28;v6:44,60,121", &o, &err), 0);
+	f->store.cfg.nr_v4 = o.nr_v4;
+	f->store.cfg.nr_v6 = o.nr_v6;
+	memcpy(f->store.cfg.v4, o.v4, sizeof(o.v4));
+	memcpy(f->store.cfg.v6, o.v6, sizeof(o.v6));
+	check_plans_on_random_peers(f);
 }
 
 static void test_peer_relative_needs_peer(void **state)
@@ -331,9 +456,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_configured_prefix_is_one_lookup_per_port, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exact_address_uses_peers_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_total_counts_both_families, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unconfigured_prefix_scans_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unconfigured_prefix_sums_lookups, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sub_prefixes_of_one_configured_length, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wide_prefix_scans_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_namespace_is_separate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aggregates_agree_with_scan, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plans_agree_on_random_peers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plans_agree_on_odd_lengths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_relative_needs_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_health_is_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup_failure_propagates, setup, teardown),

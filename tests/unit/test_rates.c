@@ -16,10 +16,12 @@
 #include <cmocka.h>
 
 #include "errors.h"
+#include "sample_peers.h"
 #include "store.h"
 
 #define NETNS		4026531840u
-#define MAX_ENTRIES	256
+#define MAX_ENTRIES	2048
+#define NSAMPLES	400	/* random connections of the agreement test */
 #define NOW_SEC		1800000000u	/* the fake clock: boot 0 is this wall second */
 
 struct fake_rates {
@@ -127,28 +129,25 @@ static void bump(struct fake_rates *f, const struct ca_key *k, uint64_t sec)
 	}
 }
 
-/* One connection from addr to port at wall-clock second sec. */
-static void connect_at(struct fake_rates *f, uint16_t port, const char *addr, uint64_t sec)
+/* One connection from a to port at wall-clock second sec. */
+static void connect_from(struct fake_rates *f, uint16_t port, const struct ca_addr *a,
+			 uint64_t sec)
 {
 	const struct ca_config *c = &f->store.cfg;
 	struct ca_prefix p = { 0 };
-	struct ca_error err;
-	struct ca_addr a;
 	struct ca_key k;
-	bool v4;
+	bool v4 = a->family == CA_AF_INET;
 
-	assert_int_equal(ca_addr_parse(addr, &a, &err), 0);
-	v4 = a.family == CA_AF_INET;
-	p.family = a.family;
+	p.family = a->family;
 	p.len = v4 ? 32 : 128;
-	memcpy(p.bytes, a.bytes, sizeof(p.bytes));
+	memcpy(p.bytes, a->bytes, sizeof(p.bytes));
 	ca_key_of_prefix(&k, NETNS, port, &p);
 	bump(f, &k, sec);
 	for (unsigned i = 0; i < (v4 ? c->nr_v4 : c->nr_v6); i++) {
 		p.len = v4 ? c->v4[i] : c->v6[i];
 		if (p.len == (v4 ? 32 : 128))
 			continue;
-		memcpy(p.bytes, a.bytes, sizeof(p.bytes));
+		memcpy(p.bytes, a->bytes, sizeof(p.bytes));
 		ca_mask_bytes(p.bytes, p.len);
 		ca_key_of_prefix(&k, NETNS, port, &p);
 		bump(f, &k, sec);
@@ -158,10 +157,20 @@ static void connect_at(struct fake_rates *f, uint16_t port, const char *addr, ui
 	bump(f, &k, sec);
 }
 
-static const struct ca_service smtp = { .name = "SMTP", .ports = { 25, 587 }, .nports = 2 };
+static void connect_at(struct fake_rates *f, uint16_t port, const char *addr, uint64_t sec)
+{
+	struct ca_error err;
+	struct ca_addr a;
 
-static int ask(struct fake_rates *f, struct ca_monitor m, const char *cidr, const char *peer,
-	       unsigned start, unsigned end, uint64_t *n)
+	assert_int_equal(ca_addr_parse(addr, &a, &err), 0);
+	connect_from(f, port, &a, sec);
+}
+
+static const struct ca_service smtp = { .name = "SMTP", .ports = { 25, 587 }, .nports = 2 };
+static const struct ca_service port25 = { .name = "Port25", .ports = { 25 }, .nports = 1 };
+
+static int ask_on(struct fake_rates *f, const struct ca_service *svc, struct ca_monitor m,
+		  const char *cidr, const char *peer, unsigned start, unsigned end, uint64_t *n)
 {
 	struct ca_error err = { "" };
 	struct ca_cidr c;
@@ -170,8 +179,14 @@ static int ask(struct fake_rates *f, struct ca_monitor m, const char *cidr, cons
 	assert_int_equal(ca_cidr_parse(cidr, &c, &err), 0);
 	if (peer)
 		assert_int_equal(ca_addr_parse(peer, &a, &err), 0);
-	return ca_connections_core(&f->store, NETNS, &m, &c, &smtp, peer ? &a : NULL, start,
+	return ca_connections_core(&f->store, NETNS, &m, &c, svc, peer ? &a : NULL, start,
 				   end, n, &err);
+}
+
+static int ask(struct fake_rates *f, struct ca_monitor m, const char *cidr, const char *peer,
+	       unsigned start, unsigned end, uint64_t *n)
+{
+	return ask_on(f, &smtp, m, cidr, peer, start, end, n);
 }
 
 static uint64_t rate(struct fake_rates *f, struct ca_monitor m, const char *cidr,
@@ -223,19 +238,94 @@ static void test_configured_prefix_is_one_lookup_per_port(void **state)
 	assert_int_equal(f->scans, 0);
 }
 
-static void test_unconfigured_prefix_scans_peers_only(void **state)
+static uint64_t rate_on(struct fake_rates *f, const struct ca_service *svc, struct ca_monitor m,
+			const char *cidr, unsigned start, unsigned end)
+{
+	uint64_t n = 12345;
+
+	assert_int_equal(ask_on(f, svc, m, cidr, NULL, start, end, &n), 0);
+	return n;
+}
+
+/* Lookups of the sub-prefixes at the next length ca_rates holds. */
+static void test_unconfigured_prefix_sums_lookups(void **state)
 {
 	struct fake_rates *f = *state;
 
 	populate(f);
+	assert_int_equal(rate_on(f, &port25, five_min, "192.0.2.0/25", 0, 0), 2);
+	assert_int_equal(f->lookups, 128);			/* its addresses */
+	assert_int_equal(rate_on(f, &port25, five_min, "192.0.0.0/20", 0, 0), 3);
+	assert_int_equal(f->lookups, 128 + 16);			/* its /24s */
+	assert_int_equal(rate_on(f, &port25, five_min, "[2001:db8:1::]/56", 0, 1), 2);
+	assert_int_equal(f->lookups, 128 + 16 + 256);		/* its /64s */
+	assert_int_equal(rate_on(f, &port25, two_s, "::ffff:192.0.2.0/121", 0, 2), 2);
+	/* two ports x 128 addresses: at the cap, still lookups */
 	assert_int_equal(rate(f, five_min, "192.0.2.0/25", NULL, 0, 0), 3);
+	assert_int_equal(f->scans, 0);
+}
+
+static void test_wide_prefix_scans_peers_only(void **state)
+{
+	struct fake_rates *f = *state;
+
+	populate(f);
 	assert_int_equal(rate(f, five_min, "192.0.0.0/8", NULL, 0, 0), 4);
 	assert_int_equal(rate(f, five_min, "[2001:db8::]/32", NULL, 0, 5), 2);
+	assert_int_equal(rate(f, five_min, "0.0.0.0/0", NULL, 0, 5), 4);
 	assert_int_equal(f->scans, 3);
 	assert_int_equal(f->lookups, 0);
 }
 
-/* Every prefix length: the one-lookup answer equals the scan of peers. */
+/* Random connections, every prefix length around several of their peers:
+ * the answer is the true count, and where one port sums lookups and three
+ * (two of them empty) scan, both agree. */
+static void test_plans_agree_on_random_peers(void **state)
+{
+	static const struct ca_service padded = { .name = "Padded", .ports = { 25, 1, 2 },
+						   .nports = 3 };
+	struct fake_rates *f = *state;
+	struct sample rnd = { 0x9e3779b9u };
+	struct ca_addr peers[NSAMPLES];
+	struct ca_error err;
+	unsigned compared = 0;
+
+	f->boot_ns = 10ull * 1000000000ull;
+	for (size_t i = 0; i < NSAMPLES; i++) {
+		sample_peer(&rnd, &peers[i]);
+		connect_from(f, 25, &peers[i], NOW_SEC + 10);
+	}
+	for (size_t i = 0; i < 6; i++) {
+		const struct ca_addr *peer = &peers[sample_next(&rnd) % NSAMPLES];
+		unsigned full = peer->family == CA_AF_INET ? 32 : 128;
+
+		for (unsigned len = 0; len <= full; len++) {
+			struct ca_cidr c = { .kind = CA_CIDR_PEER, .v4_len = (uint8_t)len,
+					     .v6_len = (uint8_t)len };
+			struct ca_prefix p;
+			struct ca_plan plan;
+			uint64_t one, three;
+			int scans = f->scans;
+			bool planned;
+
+			assert_int_equal(ca_cidr_resolve(&c, peer, &p, &err), 0);
+			planned = ca_plan_prefix(&f->store.cfg, &p, 1, &plan);
+			assert_int_equal(ca_connections_core(&f->store, NETNS, &two_s, &c, &port25,
+							     peer, 0, 0, &one, &err), 0);
+			assert_int_equal(one, sample_count_in(peers, NSAMPLES, &p));
+			assert_int_equal(f->scans - scans, !planned);
+			assert_int_equal(ca_connections_core(&f->store, NETNS, &two_s, &c, &padded,
+							     peer, 0, 0, &three, &err), 0);
+			assert_int_equal(three, one);
+			compared += planned && !ca_plan_prefix(&f->store.cfg, &p, 3, &plan);
+		}
+	}
+	assert_true(compared > 0);
+}
+
+/* Every prefix length: the answer from the aggregates equals the one from
+ * the peers' entries alone (their lookups for the longest prefixes, else a
+ * scan). */
 static void test_aggregates_agree_with_scan(void **state)
 {
 	struct fake_rates *f = *state;
@@ -320,8 +410,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_configured_prefix_is_one_lookup_per_port,
 						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unconfigured_prefix_scans_peers_only, setup,
+		cmocka_unit_test_setup_teardown(test_unconfigured_prefix_sums_lookups, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_wide_prefix_scans_peers_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plans_agree_on_random_peers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aggregates_agree_with_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_queries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_health_since_oldest_window, setup, teardown),
