@@ -263,12 +263,11 @@ check test "$got" = "$n24"
 label="sessions opened in one node show in every node within 1 s"
 hold c more 'listen=127.0.0.11:25' 'conn=127.0.0.2>127.0.0.11:25*4' &&
   hold c more6 'listen=[fd00:ca::11]:25' 'conn=fd00:ca::3>[fd00:ca::11]:25' && check converged 1
+# still no session closed: every one is a connection made since the load
+for c in "${cidrs[@]}"; do made[$c]=$(truth "$c"); done
 label="sessions closed in one node leave every node's count within 1 s"
 release a.base && release a.base6 && check converged 1
-label="... but not its connections: rates count what was made (+5 on c)"
-made[127.0.0.2]=$((made[127.0.0.2] + 4)) made[127.0.0.0/24]=$((made[127.0.0.0/24] + 4))
-made[/0]=$((made[/0] + 5)) made[127.0.0.0/20]=$((made[127.0.0.0/20] + 4))
-made[fd00:ca::/64]=$((made[fd00:ca::/64] + 1))
+label="... but not its connections: rates count what was made"
 asking=rates
 check converged 2
 asking=sessions
