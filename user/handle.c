@@ -22,8 +22,6 @@
 #include "store.h"
 #include "sysfs.h"
 
-/* Entries fetched per batched lookup when scanning. */
-
 struct pinned_map {
 	const char *name;
 	__u32 type, key_size, value_size;
