@@ -36,3 +36,26 @@ int ca_batch_scan(int fd, const char *what, struct ca_key *keys, void *values,
 		first = false;
 	}
 }
+
+struct rate_visit {
+	const struct ca_key *keys;
+	const struct ca_rate *rates;
+	int (*fn)(const struct ca_key *key, const struct ca_rate *v, void *arg);
+	void *arg;
+};
+
+static int visit_rate(unsigned i, void *arg)
+{
+	const struct rate_visit *v = arg;
+
+	return v->fn(&v->keys[i], &v->rates[i], v->arg);
+}
+
+int ca_batch_scan_rates(int fd, const char *what, struct ca_key *keys, struct ca_rate *rates,
+			int (*fn)(const struct ca_key *key, const struct ca_rate *v, void *arg),
+			void *arg, struct ca_error *err)
+{
+	struct rate_visit v = { keys, rates, fn, arg };
+
+	return ca_batch_scan(fd, what, keys, rates, visit_rate, &v, err);
+}

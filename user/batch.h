@@ -19,4 +19,10 @@ typedef int (*ca_batch_fn)(unsigned i, void *arg);
 int ca_batch_scan(int fd, const char *what, struct ca_key *keys, void *values,
 		  ca_batch_fn fn, void *arg, struct ca_error *err);
 
+/* ca_batch_scan of a map whose values are struct ca_rate (ca_rates,
+ * ca_remote_rates), calling fn with each entry's key and value. */
+int ca_batch_scan_rates(int fd, const char *what, struct ca_key *keys, struct ca_rate *rates,
+			int (*fn)(const struct ca_key *key, const struct ca_rate *v, void *arg),
+			void *arg, struct ca_error *err);
+
 #endif

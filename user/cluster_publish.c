@@ -183,6 +183,26 @@ static int add_meta(struct agent *ag, struct args *cmd)
 	return 0;
 }
 
+/* Start "VERB node-key" in cmd unless it is started. Returns 0 or -ENOMEM. */
+static int begin(struct agent *ag, struct args *cmd, const char *verb)
+{
+	if (cmd->n)
+		return 0;
+	return args_str(cmd, verb) || args_str(cmd, ag->key_node) ? -ENOMEM : 0;
+}
+
+/* One more pair queued in hset: send it every HSET_CHUNK pairs, so that no
+ * command grows without bound. Returns 0 or -EIO. */
+static int chunk(struct agent *ag, struct args *hset, size_t *pairs, size_t *replies)
+{
+	if (++*pairs % HSET_CHUNK)
+		return 0;
+	if (args_append(ag, hset))
+		return -EIO;
+	++*replies;
+	return 0;
+}
+
 static bool same_ring(const struct ca_rate *a, const struct ca_rate *b)
 {
 	return a && b && memcmp(a, b, sizeof(*a)) == 0;
@@ -215,30 +235,17 @@ bool publish_snapshot(struct agent *ag)
 	    args_append(ag, &ag->a))
 		goto out;
 	replies = 2;
-	for (struct keytab_slot *s = keytab_first(&ag->now); s; s = keytab_next(&ag->now, s)) {
-		if (!hset.n && (args_str(&hset, "HSET") || args_str(&hset, ag->key_node)))
+	for (struct keytab_slot *s = keytab_first(&ag->now); s; s = keytab_next(&ag->now, s))
+		if (begin(ag, &hset, "HSET") || add_change(NULL, &hset, &s->key, s->value) ||
+		    chunk(ag, &hset, &pairs, &replies))
 			goto out;
-		if (add_change(NULL, &hset, &s->key, s->value))
-			goto out;
-		if (++pairs % HSET_CHUNK == 0) {
-			if (args_append(ag, &hset))
-				goto out;
-			replies++;
-		}
-	}
 	for (struct keytab_slot *s = keytab_first(&ag->now_rates); s;
-	     s = keytab_next(&ag->now_rates, s)) {
-		if (!hset.n && (args_str(&hset, "HSET") || args_str(&hset, ag->key_node)))
+	     s = keytab_next(&ag->now_rates, s))
+		if (begin(ag, &hset, "HSET") ||
+		    add_rate_change(NULL, &hset, &s->key, ratetab_get(&ag->now_rates, &s->key)) ||
+		    chunk(ag, &hset, &pairs, &replies))
 			goto out;
-		if (add_rate_change(NULL, &hset, &s->key, ratetab_get(&ag->now_rates, &s->key)))
-			goto out;
-		if (++pairs % HSET_CHUNK == 0) {
-			if (args_append(ag, &hset))
-				goto out;
-			replies++;
-		}
-	}
-	if (!hset.n && (args_str(&hset, "HSET") || args_str(&hset, ag->key_node)))
+	if (begin(ag, &hset, "HSET"))
 		goto out;
 	if (add_meta(ag, &hset) || args_str(&hset, CA_SYNC_META_MONITORS) ||
 	    args_str(&hset, ag->view.monitors) || args_append(ag, &hset))
@@ -278,7 +285,7 @@ bool publish_changes(struct agent *ag)
 	for (struct keytab_slot *s = keytab_first(&ag->now); s; s = keytab_next(&ag->now, s)) {
 		if (keytab_get(&ag->published, &s->key) == s->value)
 			continue;
-		if ((!hset.n && (args_str(&hset, "HSET") || args_str(&hset, ag->key_node))) ||
+		if (begin(ag, &hset, "HSET") ||
 		    add_change(&body, &hset, &s->key, s->value))
 			goto out;
 		changes++;
@@ -287,7 +294,7 @@ bool publish_changes(struct agent *ag)
 	     s = keytab_next(&ag->published, s)) {
 		if (keytab_get(&ag->now, &s->key))
 			continue;
-		if ((!hdel.n && (args_str(&hdel, "HDEL") || args_str(&hdel, ag->key_node))) ||
+		if (begin(ag, &hdel, "HDEL") ||
 		    add_change(&body, &hdel, &s->key, 0))
 			goto out;
 		changes++;
@@ -298,7 +305,7 @@ bool publish_changes(struct agent *ag)
 
 		if (same_ring(ratetab_get(&ag->published_rates, &s->key), ring))
 			continue;
-		if ((!hset.n && (args_str(&hset, "HSET") || args_str(&hset, ag->key_node))) ||
+		if (begin(ag, &hset, "HSET") ||
 		    add_rate_change(&body, &hset, &s->key, ring))
 			goto out;
 		changes++;
@@ -307,7 +314,7 @@ bool publish_changes(struct agent *ag)
 	     s = keytab_next(&ag->published_rates, s)) {
 		if (ratetab_get(&ag->now_rates, &s->key))
 			continue;
-		if ((!hdel.n && (args_str(&hdel, "HDEL") || args_str(&hdel, ag->key_node))) ||
+		if (begin(ag, &hdel, "HDEL") ||
 		    add_rate_change(&body, &hdel, &s->key, NULL))
 			goto out;
 		changes++;
@@ -316,7 +323,7 @@ bool publish_changes(struct agent *ag)
 		size_t deletes = hdel.n ? 1 : 0;	/* args_append empties hdel */
 
 		ag->seq++;
-		if (!hset.n && (args_str(&hset, "HSET") || args_str(&hset, ag->key_node)))
+		if (begin(ag, &hset, "HSET"))
 			goto out;
 		args_reset(&ag->a);
 		if (add_meta(ag, &hset) || args_str(&ag->a, "MULTI") ||

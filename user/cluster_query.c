@@ -138,26 +138,12 @@ static int remote_rate_lookup(struct ca_store *s, const struct ca_key *key,
 	return 0;
 }
 
-struct remote_rate_scan {
-	const struct ca_remote_store *r;
-	ca_rate_fn fn;
-	void *arg;
-};
-
-static int visit_remote_rate(unsigned i, void *arg)
-{
-	const struct remote_rate_scan *v = arg;
-
-	return v->fn(&v->r->keys[i], &v->r->rates[i], v->arg);
-}
-
 static int remote_rate_scan(struct ca_store *s, ca_rate_fn fn, void *arg, struct ca_error *err)
 {
 	struct ca_remote_store *r = (struct ca_remote_store *)s;
-	struct remote_rate_scan v = { r, fn, arg };
 
-	return ca_batch_scan(r->rates_fd, CA_PIN_REMOTE_RATES, r->keys, r->rates,
-			     visit_remote_rate, &v, err);
+	return ca_batch_scan_rates(r->rates_fd, CA_PIN_REMOTE_RATES, r->keys, r->rates, fn, arg,
+				   err);
 }
 
 /* As remote_health, and every live node's windows are in the sum: none

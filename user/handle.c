@@ -226,27 +226,12 @@ static int store_rate_lookup(struct ca_store *s, const struct ca_key *key, struc
 	return 0;
 }
 
-/* A scan of ca_rates: every entry to fn. */
-struct rate_scan {
-	const struct ca_handle *h;
-	ca_rate_fn fn;
-	void *arg;
-};
-
-static int visit_rate(unsigned i, void *arg)
-{
-	const struct rate_scan *v = arg;
-
-	return v->fn(&v->h->keys[i], &v->h->rates[i], v->arg);
-}
-
 static int store_rate_scan(struct ca_store *s, ca_rate_fn fn, void *arg, struct ca_error *err)
 {
 	struct ca_handle *h = (struct ca_handle *)s;
-	struct rate_scan v = { h, fn, arg };
 
-	return ca_batch_scan(h->maps[M_RATES].fd, CA_PIN_RATES, h->keys, h->rates, visit_rate,
-			     &v, err);
+	return ca_batch_scan_rates(h->maps[M_RATES].fd, CA_PIN_RATES, h->keys, h->rates, fn,
+				   arg, err);
 }
 
 /* Rates from second `since` on are exact unless a connection missed its
