@@ -58,7 +58,7 @@ LIB_SRCS := user/cidr.c user/services.c user/count.c user/handle.c \
             user/monitors.c user/rates.c \
             user/cluster_maps.c user/cluster_query.c user/cluster_sync.c \
             user/loader.c user/seed.c user/sysfs.c user/errors.c user/ports.c user/iter.c \
-            user/batch.c user/textfile.c user/plan.c
+            user/batch.c user/textfile.c user/plan.c user/table.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 LIB_VERSION := 1.0.0
 LIB_SONAME  := libconnaudit.so.$(firstword $(subst ., ,$(LIB_VERSION)))
@@ -193,7 +193,7 @@ $(OUTPUT)/tests/test_keytab: tests/unit/test_keytab.c user/keytab.c user/keytab.
 # The real-kernel scenarios; linked statically so the same binary runs in the VM.
 KTEST_SRCS := tests/kernel/scenarios.c tests/kernel/netlib.c tests/kernel/truth.c \
               tests/kernel/churn.c tests/kernel/restarts.c tests/kernel/limits.c \
-              tests/kernel/attacks.c tests/kernel/rates.c
+              tests/kernel/attacks.c tests/kernel/rates.c tests/kernel/table.c
 $(OUTPUT)/tests/kernel_test: $(KTEST_SRCS) $(wildcard tests/kernel/*.h) $(LIB_SRCS) \
 			     $(OUTPUT)/connaudit.skel.h | $(OUTPUT)/tests
 	$(call msg,CC,$@)

@@ -27,7 +27,7 @@
 #include "connaudit_abi.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "struct ca_count is updated as one word with count in the low half"
+#error "a struct ca_slot is updated as one word with count in the low half"
 #endif
 
 #define AF_INET		2
@@ -54,17 +54,28 @@ int seed_pass;
 __u32 seed_gen;
 
 /* ca_peers and ca_prefixes share a layout; the loader sets their sizes. */
-#define COUNTER_MAP(name)					\
+#define INDEX_MAP(name)						\
 	struct {						\
 		__uint(type, BPF_MAP_TYPE_HASH);		\
 		__uint(max_entries, 65536);			\
 		__type(key, struct ca_key);			\
-		__type(value, struct ca_count);			\
+		__type(value, struct ca_ref);			\
 		__uint(pinning, LIBBPF_PIN_BY_NAME);		\
 	} name SEC(".maps")
 
-COUNTER_MAP(ca_peers);
-COUNTER_MAP(ca_prefixes);
+INDEX_MAP(ca_peers);
+INDEX_MAP(ca_prefixes);
+
+/* The counts (struct ca_slot); the loader sets the size (cfg.table_slots)
+ * and freezes it, so that only these programs write it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct ca_slot);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ca_table SEC(".maps");
 
 /* The loader sets the size (--max-sessions). */
 struct {
@@ -217,40 +228,108 @@ static __always_inline void forget_unmarked(struct sock *sk)
  * key that comes and goes (a port's total on a quiet server) costs a
  * compare-and-swap, not an insert and a delete each time. Zero entries are
  * reclaimed only when an insert finds the map full (reclaim_*_zeros()), which
- * bounds the maps by their size. Two races need care there:
+ * bounds the maps by their size. The count is in ca_table (see struct
+ * ca_slot for the slot's life); the index maps say where. Races:
  *
- * 1. Reclaim vs increment of the same key. Reclaim claims an entry by a
- *    compare-and-swap 0 -> CA_COUNT_DEAD, and only the claimer deletes it.
- *    An increment never adds to a DEAD entry (it retries), and its
+ * 1. Reclaim vs increment of the same key. Reclaim claims a slot by a
+ *    compare-and-swap LIVE/0 -> DEAD/0, deletes the index entry, then frees
+ *    the slot. An increment expects the LIVE version its reference names,
+ *    so it never adds to a DEAD or reused slot (it looks up again), and its
  *    BPF_NOEXIST insert fails while the dead entry is still there, so the
  *    delete can only ever remove the dead entry, never a fresh one. If the
  *    claim fails, an increment won and nothing is deleted.
  *
  * 2. Recycled elements. Hash maps reuse a deleted element at once, so a
- *    pointer from an earlier lookup may by now hold another key. Every
- *    increment is a 64-bit compare-and-swap over (tag, count) and each insert
- *    draws a fresh random tag, so an increment through a stale pointer fails
- *    and retries. A decrement never meets a recycled element: the session
- *    being uncounted keeps its entry's count at 1 or more until then.
+ *    reference read from an earlier lookup may by now be another key's. An
+ *    increment checks the slot's key under the version it expects (a LIVE
+ *    slot's key never changes), so it cannot count for another key. A
+ *    decrement goes straight to the slot its mark recorded: the session
+ *    being uncounted keeps that count at 1 or more, so the slot stays.
+ *
+ * 3. Two first sessions of one key at once. Each places the key in a free
+ *    slot of its probe sequence, LIVE at count 0, before its BPF_NOEXIST
+ *    insert; the loser frees its slot again. Readers sum every matching
+ *    slot, so the loser's, at 0, adds nothing while it is visible.
  *
  * An increment that still fails after INC_TRIES (a reclaimer stalled between
  * its claim and its delete) is reported in ca_health, never lost silently.
  */
+#define VERSION(word)	((__u32)((word) >> 32))
+#define SLOT_WORD(version, count)	(((__u64)(version) << 32) | (count))
+
+static __always_inline struct ca_slot *table_slot(__u32 i)
+{
+	return bpf_map_lookup_elem(&ca_table, &i);
+}
+
+static __always_inline bool same_key(const struct ca_key *a, const struct ca_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
+}
+
+/* Free a slot this program made LIVE (at count 0) or claimed DEAD. */
+static __always_inline void free_slot(struct ca_slot *s, __u32 version)
+{
+	__u32 next = (version | 3u) + 1;	/* the next FREE version */
+
+	__sync_val_compare_and_swap(&s->word, SLOT_WORD(version, 0), SLOT_WORD(next, 0));
+}
+
+/*
+ * Put key in a free slot of its probe sequence, LIVE at count 0, and say
+ * which in *ref. Global, so that the verifier walks the probe loop once.
+ * Returns 0, or -E2BIG when every slot of the sequence is taken.
+ */
+__noinline int table_place(const struct ca_key *key, struct ca_ref *ref)
+{
+	struct ca_key k;
+
+	if (!key || !ref)
+		return -E2BIG;
+	k = *key;
+	for (__u32 p = 0; p < CA_TABLE_PROBES; p++) {
+		__u32 i = ca_slot_hash(&k, cfg.table_seed, cfg.table_slots, p);
+		struct ca_slot *s = table_slot(i);
+		__u64 old;
+		__u32 v;
+
+		if (!s)
+			continue;
+		old = *(volatile __u64 *)&s->word;
+		v = VERSION(old);
+		if (CA_SLOT_STATE(v) != CA_SLOT_FREE ||
+		    __sync_val_compare_and_swap(&s->word, old, SLOT_WORD(v + 1, 0)) != old)
+			continue;
+		s->key = k;
+		/* a full barrier: the key is in place before the slot is LIVE */
+		__sync_val_compare_and_swap(&s->word, SLOT_WORD(v + 1, 0), SLOT_WORD(v + 2, 0));
+		ref->slot = i;
+		ref->version = v + 2;
+		return 0;
+	}
+	return -E2BIG;
+}
+
 struct reclaim_ctx {
 	bool any;	/* a flag, not a count: the verifier must see the walk converge */
 };
 
-static long reclaim_one(void *map, const struct ca_key *key, __u64 *word,
+static long reclaim_one(void *map, const struct ca_key *key, struct ca_ref *ref,
 			struct reclaim_ctx *ctx)
 {
-	__u64 old = *(volatile __u64 *)word;
+	struct ca_slot *s = table_slot(ref->slot);
+	__u32 v = ref->version;
 
-	if ((__u32)old == 0 &&
-	    __sync_val_compare_and_swap(word, old, old | CA_COUNT_DEAD) == old) {
-		bpf_map_delete_elem(map, key);
-		stat_inc(CA_STAT_RECLAIMED);
-		ctx->any = true;
-	}
+	if (!s || *(volatile __u64 *)&s->word != SLOT_WORD(v, 0) ||
+	    __sync_val_compare_and_swap(&s->word, SLOT_WORD(v, 0), SLOT_WORD(v + 1, 0)) !=
+	    SLOT_WORD(v, 0))
+		return 0;
+	bpf_map_delete_elem(map, key);
+	free_slot(s, v + 1);
+	stat_inc(CA_STAT_RECLAIMED);
+	ctx->any = true;
 	return 0;
 }
 
@@ -304,30 +383,50 @@ static __noinline bool reclaim_prefix_zeros(void)
 	return ctx.any;
 }
 
-/* Inlined at call sites that pass a constant map, so that the verifier can
- * inline the hash lookups too (a helper call is an indirect call). */
-static __always_inline int counter_inc(void *map, const struct ca_key *key, bool aggregate)
+/* Add one to key's count; *slot says where, for the decrement. Inlined at
+ * call sites that pass a constant map, so that the verifier can inline the
+ * hash lookups too (a helper call is an indirect call). */
+static __always_inline int counter_inc(void *map, const struct ca_key *key, bool aggregate,
+				       __u32 *slot)
 {
 	bool reclaimed = false;
 
 	for (int i = 0; i < INC_TRIES; i++) {
-		__u64 *word = bpf_map_lookup_elem(map, key);
+		__u64 *found = bpf_map_lookup_elem(map, key);
 
-		if (word) {
-			__u64 old = *(volatile __u64 *)word;
+		if (found) {
+			__u64 r = *(volatile __u64 *)found;	/* slot and version, at once */
+			struct ca_slot *s = table_slot((__u32)r);
+			__u64 old;
 
-			if ((__u32)old == CA_COUNT_DEAD)
+			if (!s)
+				return -EBUSY;
+			old = *(volatile __u64 *)&s->word;
+			if (VERSION(old) != (__u32)(r >> 32) || !same_key(&s->key, key))
 				continue;
-			if (__sync_val_compare_and_swap(word, old, old + 1) == old)
+			if (__sync_val_compare_and_swap(&s->word, old, old + 1) == old) {
+				*slot = (__u32)r;
 				return 0;
+			}
 			continue;
 		}
 
-		struct ca_count fresh = { .count = 1, .tag = bpf_get_prandom_u32() };
-		/* int: before 6.4 the map ops return int, and the upper half of
-		 * the helper's 64-bit result is zero (-E2BIG reads 0xfffffff9). */
-		int err = bpf_map_update_elem(map, key, &fresh, BPF_NOEXIST);
+		struct ca_ref fresh;
+		int err = table_place(key, &fresh);
 
+		if (!err) {
+			/* int: before 6.4 the map ops return int, and the upper half of
+			 * the helper's 64-bit result is zero (-E2BIG reads 0xfffffff9). */
+			err = bpf_map_update_elem(map, key, &fresh, BPF_NOEXIST);
+			if (err) {
+				struct ca_slot *s = table_slot(fresh.slot);
+
+				if (s)
+					free_slot(s, fresh.version);
+			}
+		}
+		if (!err)
+			continue;	/* counted by the lookup path */
 		if (err == -E2BIG && !reclaimed) {
 			reclaimed = true;
 			if (aggregate ? reclaim_prefix_zeros() : reclaim_peer_zeros())
@@ -339,20 +438,23 @@ static __always_inline int counter_inc(void *map, const struct ca_key *key, bool
 	return -EBUSY;
 }
 
-/* Returns -1 when the entry is missing or already zero (a lost admission). */
-static __always_inline int counter_dec(void *map, const struct ca_key *key)
+/* Returns -1 when the slot is already zero (a lost admission). */
+static __always_inline int counter_dec(__u32 slot)
 {
-	__u64 *word = bpf_map_lookup_elem(map, key);
-	__u64 old;
+	struct ca_slot *s = table_slot(slot);
 
-	if (!word)
+	if (!s)
 		return -1;
-	/* Never zero or DEAD here: the departing session still counts in it. */
-	old = *(volatile __u64 *)word;
-	if ((__u32)old == 0 || (__u32)old == CA_COUNT_DEAD)
-		return -1;
-	__sync_fetch_and_add(word, -1);
-	return 0;
+	for (int i = 0; i < INC_TRIES; i++) {
+		__u64 old = *(volatile __u64 *)&s->word;
+
+		/* never DEAD or reused here: the departing session holds it */
+		if ((__u32)old == 0)
+			return -1;
+		if (__sync_val_compare_and_swap(&s->word, old, old - 1) == old)
+			return 0;
+	}
+	return -1;
 }
 
 /* Zero the bits of key->addr past len; addr is 4-byte aligned in ca_key. */
@@ -702,8 +804,8 @@ __noinline int admit(struct ca_mark *m, __u32 how)
 	for (int bit = 0; bit < 2 + CA_MAX_PREFIXES; bit++) {
 		if (!entry_key(m, bit, &k, &aggregate))
 			break;
-		int err = aggregate ? counter_inc(&ca_prefixes, &k, true)
-				    : counter_inc(&ca_peers, &k, false);
+		int err = aggregate ? counter_inc(&ca_prefixes, &k, true, &m->slot[bit])
+				    : counter_inc(&ca_peers, &k, false, &m->slot[bit]);
 
 		if (err)
 			note_failure(err, aggregate);
@@ -722,16 +824,13 @@ __noinline int admit(struct ca_mark *m, __u32 how)
 /* Uncount what admit() counted for this mark. */
 __noinline int depart(struct ca_mark *m)
 {
-	struct ca_key k;
-	bool aggregate;
-
 	if (!m)
 		return 0;
 
 	for (int bit = 0; bit < 2 + CA_MAX_PREFIXES; bit++) {
-		if (!(m->counted & (1u << bit)) || !entry_key(m, bit, &k, &aggregate))
+		if (!(m->counted & (1u << bit)))
 			continue;
-		if (aggregate ? counter_dec(&ca_prefixes, &k) : counter_dec(&ca_peers, &k))
+		if (counter_dec(m->slot[bit]))
 			HEALTH_ADD(underflow, 1);
 	}
 	if (m->flags & CA_MARK_INCOMPLETE)

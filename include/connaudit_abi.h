@@ -23,8 +23,10 @@
 #define CA_AF_INET6	10
 
 /* Pinned object names, relative to the pin dir (default /sys/fs/bpf/connaudit). */
-#define CA_PIN_PEERS	"ca_peers"	/* exact counts per remote address */
-#define CA_PIN_PREFIXES	"ca_prefixes"	/* aggregates per configured prefix + per-port totals */
+#define CA_PIN_PEERS	"ca_peers"	/* where each remote address's count is */
+#define CA_PIN_PREFIXES	"ca_prefixes"	/* where each configured prefix's and per-port
+					 * total's count is */
+#define CA_PIN_TABLE	"ca_table"	/* the counts, mapped into readers' memory */
 #define CA_PIN_MARKS	"ca_marks"	/* per socket cookie: the key each counted socket holds */
 #define CA_PIN_STATS	"ca_stats"	/* per-CPU event counters */
 #define CA_PIN_HEALTH	"ca_health"	/* anything that makes a count incomplete */
@@ -56,18 +58,67 @@ struct ca_key {
 };
 
 /*
- * Value of ca_peers and ca_prefixes. `count` is the number of open inbound
- * sessions; entries at 0 stay until a full map needs room; CA_COUNT_DEAD
- * marks an entry being deleted (it reads as 0). `tag` is random per insert, so that an update
- * made through a stale pointer to a recycled element fails its
- * compare-and-swap (see counter_inc() in bpf/connaudit.bpf.c). Updates treat
- * the struct as one 64-bit word: count is the low half on little-endian.
+ * The counts live in ca_table, a BPF_F_MMAPABLE array of struct ca_slot
+ * that the loader freezes, so that a reader maps it read-only and answers a
+ * query with memory reads, no system call. ca_peers and ca_prefixes, hash
+ * maps keyed by struct ca_key, say which slot holds a key's count: their
+ * value is a struct ca_ref. Their inserts (BPF_NOEXIST) make sure one key
+ * has one counting slot; their walks reclaim slots at zero when full.
+ *
+ * A slot's 64-bit word is (version << 32) | count, updated only by atomics.
+ * The version's low two bits are the slot's state, in this cycle:
+ * FREE -> CLAIMED (its key being written) -> LIVE -> DEAD (being reclaimed)
+ * -> FREE, each step adding 1, so a version is never reused in a slot until
+ * it wraps. A count is changed only by a compare-and-swap that expects the
+ * version the ca_ref holds, so an update through a stale reference (the
+ * slot reclaimed and reused meanwhile) fails and looks the key up again.
+ *
+ * A key's slot is one of CA_TABLE_PROBES in its probe sequence (double
+ * hashing from ca_slot_hash()), and a reader sums every LIVE slot there
+ * whose key matches: the kernel may briefly hold a second slot for a key
+ * (an insert that lost its race), always at count 0. A reader reads the
+ * word, the key, and the word again, and trusts the key only when the
+ * version did not change in between.
  */
-struct ca_count {
-	__u32 count;
-	__u32 tag;
+struct ca_ref {
+	__u32 slot;		/* index in ca_table */
+	__u32 version;		/* the slot's version while it holds this key */
 };
-#define CA_COUNT_DEAD	0xffffffffu
+
+struct ca_slot {
+	union {
+		__u64 word;	/* what the atomics update */
+		struct {
+			__u32 count;	/* open inbound sessions (little-endian low half) */
+			__u32 version;
+		};
+	};
+	struct ca_key key;
+};
+
+#define CA_SLOT_FREE	0u
+#define CA_SLOT_CLAIMED	1u
+#define CA_SLOT_LIVE	2u
+#define CA_SLOT_DEAD	3u
+#define CA_SLOT_STATE(version)	((version) & 3u)
+#define CA_TABLE_PROBES	32	/* slots a key may be in */
+#define CA_TABLE_MAX_SLOTS	(1u << 24)
+
+/* The slot-th slot of key's probe sequence in a table of `slots` (a power
+ * of two) slots, as the kernel and readers both compute it. */
+static inline __u32 ca_slot_hash(const struct ca_key *k, __u64 seed, __u32 slots, __u32 probe)
+{
+	const __u32 *w = (const __u32 *)k;
+	__u64 h = seed, step;
+
+	for (int i = 0; i < (int)(sizeof(*k) / sizeof(__u32)); i++) {
+		h ^= w[i];
+		h *= 0x9e3779b97f4a7c15ull;
+		h ^= h >> 31;
+	}
+	step = (h >> 32) | 1;	/* odd: the sequence visits every slot */
+	return (__u32)((h + probe * step) & (slots - 1));
+}
 
 /* Most prefix lengths that can be aggregated in the kernel, per family. */
 #define CA_MAX_PREFIXES	8
@@ -88,6 +139,7 @@ struct ca_mark {
 	struct ca_key key;	/* exact key the socket was counted under */
 	__u32 counted;		/* CA_COUNTED_* bits */
 	__u32 flags;		/* CA_MARK_* bits */
+	__u32 slot[2 + CA_MAX_PREFIXES];	/* per counted bit: its ca_table slot */
 };
 
 /* ca_stats: BPF_MAP_TYPE_PERCPU_ARRAY of __u64, indexed by this enum. */
@@ -108,8 +160,10 @@ enum ca_stat {
  */
 struct ca_health {
 	__s64 incomplete;	/* gauge: live sessions missing from some entry */
-	__u64 peers_full;	/* total inserts into ca_peers refused (map full) */
-	__u64 prefixes_full;	/* total inserts into ca_prefixes refused (map full) */
+	__u64 peers_full;	/* total inserts into ca_peers refused (map or
+				 * ca_table full) */
+	__u64 prefixes_full;	/* total inserts into ca_prefixes refused (map or
+				 * ca_table full) */
 	__u64 contention;	/* total inserts abandoned after too many retries */
 	__u64 marks_full;	/* total sessions that found ca_marks full */
 	__u64 underflow;	/* decrements that found no entry (sticky) */
@@ -210,6 +264,9 @@ struct ca_config {
 	/* CLOCK_REALTIME - CLOCK_BOOTTIME in ns, taken by the loader at load
 	 * and at every --replace: the BPF side's wall clock. */
 	__s64 realtime_offset_ns;
+	__u64 table_seed;	/* ca_slot_hash()'s seed, random at the first load */
+	__u32 table_slots;	/* max_entries of ca_table, a power of two */
+	__u32 pad5;
 };
 #define CA_PARENT_MODE_SAVED	(1u << 16)
 

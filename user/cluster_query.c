@@ -40,12 +40,6 @@ static int remote_lookup(struct ca_store *s, bool aggregate, const struct ca_key
 	return 0;
 }
 
-static bool is_peer_key(const struct ca_key *k)
-{
-	return (k->family == CA_AF_INET && k->prefixlen == 32) ||
-	       (k->family == CA_AF_INET6 && k->prefixlen == 128);
-}
-
 /* Only per-peer entries are scanned (the core scans for prefixes that are
  * not aggregated); aggregate scans are not asked of this store. */
 struct remote_scan {
@@ -59,7 +53,7 @@ static int visit_remote(unsigned i, void *arg)
 {
 	const struct remote_scan *v = arg;
 
-	if (v->r->values[i] == 0 || is_peer_key(&v->r->keys[i]) == v->aggregate)
+	if (v->r->values[i] == 0 || ca_key_is_peer(&v->r->keys[i]) == v->aggregate)
 		return 0;
 	return v->fn(&v->r->keys[i], v->r->values[i], v->arg);
 }

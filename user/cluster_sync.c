@@ -12,6 +12,7 @@
 
 #include "cluster_sync.h"
 #include "errors.h"
+#include "store.h"
 
 #define QUOTE_MAX	80
 #define DEFAULT_PORT	6379
@@ -205,18 +206,12 @@ bool ca_sync_name_ok(const char *s, size_t len)
 	return true;
 }
 
-static bool is_peer(const struct ca_key *k)
-{
-	return (k->family == CA_AF_INET && k->prefixlen == 32) ||
-	       (k->family == CA_AF_INET6 && k->prefixlen == 128);
-}
-
 int ca_sync_field_encode(const struct ca_key *k, char buf[CA_SYNC_FIELD_MAX])
 {
 	struct ca_addr a = { .family = k->family };
 	char text[64];
 
-	if (!is_peer(k) || k->port == 0)
+	if (!ca_key_is_peer(k) || k->port == 0)
 		return -EINVAL;
 	memcpy(a.bytes, k->addr, sizeof(a.bytes));
 	if (ca_addr_format(&a, text, sizeof(text)))

@@ -21,6 +21,7 @@
 #include "errors.h"
 #include "store.h"
 #include "sysfs.h"
+#include "table.h"
 
 struct pinned_map {
 	const char *name;
@@ -39,17 +40,17 @@ struct ca_handle {
 	uint32_t netns_self, netns;
 	char pin_dir[PATH_MAX];
 	/* scan buffers, allocated at open so that queries do not allocate */
+	struct ca_table table;		/* the counts, mapped */
 	struct ca_key keys[CA_SCAN_BATCH];
-	struct ca_count values[CA_SCAN_BATCH];
 	struct ca_rate rates[CA_SCAN_BATCH];
 	struct ca_remote_store remote;	/* the other nodes of a cluster */
 };
 
 static const struct pinned_map expected[M_NR] = {
 	[M_PEERS] = { CA_PIN_PEERS, BPF_MAP_TYPE_HASH, sizeof(struct ca_key),
-		      sizeof(struct ca_count), -1, 0 },
+		      sizeof(struct ca_ref), -1, 0 },
 	[M_PREFIXES] = { CA_PIN_PREFIXES, BPF_MAP_TYPE_HASH, sizeof(struct ca_key),
-			 sizeof(struct ca_count), -1, 0 },
+			 sizeof(struct ca_ref), -1, 0 },
 	[M_STATS] = { CA_PIN_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32),
 		      sizeof(__u64), -1, 0 },
 	[M_HEALTH] = { CA_PIN_HEALTH, BPF_MAP_TYPE_ARRAY, sizeof(__u32),
@@ -147,47 +148,18 @@ static void map_health(struct ca_handle *h)
 		h->health = p;
 }
 
+/* One table holds every kind of key: `aggregate` needs no other map. */
 static int store_lookup(struct ca_store *s, bool aggregate, const struct ca_key *key,
 			uint64_t *count, struct ca_error *err)
 {
-	struct ca_handle *h = (struct ca_handle *)s;
-	struct ca_count v;
-
-	if (bpf_map_lookup_elem(h->maps[aggregate ? M_PREFIXES : M_PEERS].fd, key, &v)) {
-		if (errno != ENOENT)
-			return ca_errf(err, -errno, "map lookup failed: %s", strerror(errno));
-		v.count = 0;
-	}
-	*count = v.count == CA_COUNT_DEAD ? 0 : v.count;
-	return 0;
-}
-
-/* A scan of ca_peers or ca_prefixes: its non-zero entries to fn. */
-struct counter_scan {
-	const struct ca_handle *h;
-	ca_entry_fn fn;
-	void *arg;
-};
-
-static int visit_counter(unsigned i, void *arg)
-{
-	const struct counter_scan *v = arg;
-	uint32_t c = v->h->values[i].count;
-
-	if (c == 0 || c == CA_COUNT_DEAD)
-		return 0;
-	return v->fn(&v->h->keys[i], c, v->arg);
+	(void)aggregate;
+	return ca_table_count(&((struct ca_handle *)s)->table, key, count, err);
 }
 
 static int store_scan(struct ca_store *s, bool aggregate, ca_entry_fn fn, void *arg,
 		      struct ca_error *err)
 {
-	struct ca_handle *h = (struct ca_handle *)s;
-	struct counter_scan v = { h, fn, arg };
-
-	return ca_batch_scan(h->maps[aggregate ? M_PREFIXES : M_PEERS].fd,
-			     aggregate ? CA_PIN_PREFIXES : CA_PIN_PEERS, h->keys, h->values,
-			     visit_counter, &v, err);
+	return ca_table_scan(&((struct ca_handle *)s)->table, aggregate, fn, arg, err);
 }
 
 static int store_health(struct ca_store *s, struct ca_error *err)
@@ -291,6 +263,8 @@ int ca_open(struct ca_handle **out, const char *pin_dir, struct ca_error *err)
 		rc = open_map(h, &h->maps[i], err);
 	if (!rc)
 		rc = read_config(h, err);
+	if (!rc)
+		rc = ca_table_map(&h->table, h->pin_dir, &h->store.cfg, err);
 	if (!rc) {
 		map_health(h);
 		ca_remote_store_init(&h->remote, h->maps[M_REMOTE].fd, h->maps[M_REMOTE_RATES].fd,
@@ -314,6 +288,7 @@ void ca_close(struct ca_handle *h)
 			close(h->maps[i].fd);
 	if (h->health)
 		munmap((void *)h->health, sizeof(struct ca_health));
+	ca_table_unmap(&h->table);
 	free(h);
 }
 

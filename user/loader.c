@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -295,6 +296,33 @@ static void config_from_opts(const struct ca_load_opts *o, uint64_t cgroup_id,
 	c->loaded_at = (uint64_t)time(NULL);
 }
 
+/* ca_table: room for every entry of both index maps twice over (a key's
+ * probe sequence then finds a free slot all but always), a power of two,
+ * and a random seed, so that nobody can aim addresses at one sequence. */
+static int table_config(struct ca_config *c, struct ca_error *err)
+{
+	uint64_t want = 2 * ((uint64_t)c->max_peers + c->max_prefixes), slots = 1;
+
+	while (slots < want)
+		slots <<= 1;
+	if (slots > CA_TABLE_MAX_SLOTS)
+		return ca_errf(err, -EINVAL, "--max-peers %u and --max-prefixes %u need %llu "
+			       "count slots, more than %u: give smaller sizes", c->max_peers,
+			       c->max_prefixes, (unsigned long long)slots, CA_TABLE_MAX_SLOTS);
+	if (getrandom(&c->table_seed, sizeof(c->table_seed), 0) != sizeof(c->table_seed))
+		return ca_errf(err, -EIO, "cannot read random bytes for the table seed");
+	c->table_slots = (__u32)slots;
+	return 0;
+}
+
+/* No descriptor may change a count from now on; the programs still do. */
+static int freeze_table(struct connaudit_bpf *skel, struct ca_error *err)
+{
+	if (bpf_map_freeze(bpf_map__fd(skel->maps.ca_table)))
+		return ca_errf(err, -errno, "cannot freeze %s: %s", CA_PIN_TABLE, strerror(errno));
+	return 0;
+}
+
 /* Open and load the skeleton with maps pinned (or reused) under pin_root. */
 static int open_and_load(struct connaudit_bpf **out, const char *pin_root,
 			 const struct ca_config *c, struct ca_error *err)
@@ -312,6 +340,7 @@ static int open_and_load(struct connaudit_bpf **out, const char *pin_root,
 	bpf_map__set_max_entries(skel->maps.ca_prefixes, c->max_prefixes);
 	bpf_map__set_max_entries(skel->maps.ca_marks, c->max_sessions);
 	bpf_map__set_max_entries(skel->maps.ca_rates, c->max_rates);
+	bpf_map__set_max_entries(skel->maps.ca_table, c->table_slots);
 	bpf_program__set_autoload(skel->progs.on_sockops, c->flags & CA_CFG_CGROUP);
 	rc = connaudit_bpf__load(skel);
 	if (rc) {
@@ -418,6 +447,14 @@ static void warn_if_inexact(const struct ca_load_opts *o, struct connaudit_bpf *
 			 (long long)h.incomplete);
 }
 
+/* The frozen ca_table can be mapped only from a read-write descriptor, and
+ * no descriptor can write it (updates fail, writable mappings too): who may
+ * read it gets the write bit as well, to open it that way. */
+static unsigned table_mode(unsigned mode)
+{
+	return mode | ((mode & 0044) >> 1);
+}
+
 /*
  * Let group o->gid read the counts and nothing more: the pin dir and map pins
  * get that group and `mode` (no write bits for anyone but root, so a
@@ -431,7 +468,7 @@ static int grant_readers(const char *pin_dir, const struct ca_load_opts *o,
 	static const char *const maps[] = { CA_PIN_PEERS, CA_PIN_PREFIXES, CA_PIN_MARKS,
 					    CA_PIN_STATS, CA_PIN_HEALTH, CA_PIN_CONFIG,
 					    CA_PIN_RATES, CA_PIN_REMOTE, CA_PIN_CLUSTER,
-					    CA_PIN_ADMITS, CA_PIN_REMOTE_RATES };
+					    CA_PIN_ADMITS, CA_PIN_REMOTE_RATES, CA_PIN_TABLE };
 	unsigned mode = o->mode ? o->mode : 0640;
 	char path[PATH_MAX], parent[PATH_MAX];
 	struct stat st;
@@ -441,7 +478,8 @@ static int grant_readers(const char *pin_dir, const struct ca_load_opts *o,
 			       "maps; use read bits only, e.g. 0640", mode);
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		if (ca_join_path(path, sizeof(path), pin_dir, maps[i]) ||
-		    chown(path, 0, o->gid) || chmod(path, mode))
+		    chown(path, 0, o->gid) ||
+		    chmod(path, strcmp(maps[i], CA_PIN_TABLE) ? mode : table_mode(mode)))
 			return ca_errf(err, -errno, "cannot give group %u access to %s: %s",
 				       o->gid, path, strerror(errno));
 	}
@@ -554,6 +592,8 @@ static int load_fresh(const struct ca_load_opts *o, const char *pin_dir, struct 
 	rc = ports_from_opts(o, &ports, &c, err);
 	if (!rc)
 		rc = rates_config(o, &c, err);
+	if (!rc)
+		rc = table_config(&c, err);
 	if (rc)
 		goto out;
 	snprintf(staging, sizeof(staging), "%s" STAGING_INFIX "%d", pin_dir, (int)getpid());
@@ -562,6 +602,8 @@ static int load_fresh(const struct ca_load_opts *o, const char *pin_dir, struct 
 		goto out;
 	}
 	rc = open_and_load(&skel, staging, &c, err);
+	if (!rc)
+		rc = freeze_table(skel, err);
 	if (!rc)
 		rc = write_config(skel, &c, err);
 	if (!rc)

@@ -9,6 +9,12 @@
 
 #include "store.h"
 
+bool ca_key_is_peer(const struct ca_key *k)
+{
+	return (k->family == CA_AF_INET && k->prefixlen == 32) ||
+	       (k->family == CA_AF_INET6 && k->prefixlen == 128);
+}
+
 void ca_key_of_prefix(struct ca_key *k, uint32_t netns, uint16_t port,
 		      const struct ca_prefix *p)
 {

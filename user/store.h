@@ -91,6 +91,9 @@ typedef int (*ca_key_fn)(const struct ca_key *key, bool aggregate, void *arg);
 int ca_plan_each(const struct ca_plan *plan, uint32_t netns, const struct ca_service *svc,
 		 ca_key_fn fn, void *arg);
 
+/* True for a per-peer key (a full IPv4 or IPv6 address). */
+bool ca_key_is_peer(const struct ca_key *k);
+
 /* The key of prefix p on port in netns (the layout every map uses). */
 void ca_key_of_prefix(struct ca_key *k, uint32_t netns, uint16_t port,
 		      const struct ca_prefix *p);

@@ -1447,6 +1447,7 @@ static void register_all(void)
 	rates_register(add);
 	restarts_register(add);
 	churn_register(add);
+	table_register(add);
 }
 
 /* In the scenario's own process. */

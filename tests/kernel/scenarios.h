@@ -181,6 +181,7 @@ typedef void kt_add_fn(const char *name, void (*run)(const void *a, const void *
 
 void churn_register(kt_add_fn *add);
 void restarts_register(kt_add_fn *add);
+void table_register(kt_add_fn *add);
 void limits_register(kt_add_fn *add);
 void attacks_register(kt_add_fn *add);
 void rates_register(kt_add_fn *add);

@@ -1,25 +1,40 @@
 #!/bin/bash
 # bpftool.sh BUILD_DIR - the pins can be inspected with bpftool alone: map
-# dumps show BTF field names and the counts of the connections held, and
+# dumps show BTF field names, ca_peers says which ca_table slot holds each
+# peer's count and the slot holds the count of the connections held, and
 # the link pin leads to the attached program.
 set -u
 . "$(dirname "$0")/lib.sh"
 ops_init bpftool "$@"
 
-# entry_count FILE PORT ADDR_BYTES: the count of the ca_peers entry of our
-# namespace for PORT and the address whose bytes (comma-separated, as bpftool
-# prints them) start with ADDR_BYTES, from `bpftool -j map dump`.
-entry_count() {
+# entry_slot FILE PORT ADDR_BYTES: the ca_table slot of the ca_peers entry
+# of our namespace for PORT and the address whose bytes (comma-separated,
+# as bpftool prints them) start with ADDR_BYTES, from `bpftool -j map dump`.
+entry_slot() {
 	E_NETNS=$NETNS E_PORT=$2 E_ADDR=$3 lua5.4 -e '
 		local text = io.read("a")
 		local netns, port, addr = os.getenv("E_NETNS"), os.getenv("E_PORT"), os.getenv("E_ADDR")
-		for key, count in text:gmatch("\"formatted\":{\"key\":(%b{}),\"value\":{\"count\":(%d+)") do
+		for key, slot in text:gmatch("\"formatted\":{\"key\":(%b{}),\"value\":{\"slot\":(%d+)") do
 			if key:find("\"netns\":" .. netns .. ",", 1, true) and
 			   key:find("\"port\":" .. port .. ",", 1, true) and
 			   key:find("\"addr\":[" .. addr, 1, true) then
-				print(count)
+				print(slot)
 			end
 		end' < "$1"
+}
+
+# slot_count SLOT: the count bpftool shows in that slot of ca_table, whose
+# key must be our namespace's.
+slot_count() {
+	local s=${1:-0}
+
+	bpftool -j map lookup pinned "$LIVE_PIN_DIR/ca_table" key $((s & 255)) $((s >> 8 & 255)) \
+		$((s >> 16 & 255)) $((s >> 24 & 255)) | grep "\"netns\":$NETNS," |
+		grep -o '"count":[0-9]*' | head -n 1 | cut -d: -f2
+}
+
+peer_count() {
+	slot_count "$(entry_slot "$TMP/peers.json" "$1" "$2")"
 }
 
 check_peers_dump() {
@@ -27,17 +42,21 @@ check_peers_dump() {
 
 	bpftool map dump pinned "$LIVE_PIN_DIR/ca_peers" > "$dump"
 	check_eq "bpftool map dump pinned .../ca_peers exits 0" 0 $?
-	for field in netns port family prefixlen addr count; do
+	for field in netns port family prefixlen addr slot version; do
 		check_has "the dump names the field $field" "$dump" "\"$field\": "
 	done
 	check_has "the dump shows our namespace" "$dump" "\"netns\": $NETNS,"
 	bpftool -j map dump pinned "$LIVE_PIN_DIR/ca_peers" > "$TMP/peers.json"
+	bpftool map lookup pinned "$LIVE_PIN_DIR/ca_table" key 0 0 0 0 > "$TMP/slot.txt"
+	for field in word count version key; do
+		check_has "a ca_table slot names the field $field" "$TMP/slot.txt" "\"$field\": "
+	done
 	check_eq "127.0.0.2 -> port 25 (dual-stack, stored as IPv4)" 3 \
-		"$(entry_count "$TMP/peers.json" 25 127,0,0,2,0)"
-	check_eq "127.0.1.9 -> port 25" 1 "$(entry_count "$TMP/peers.json" 25 127,0,1,9,0)"
+		"$(peer_count 25 127,0,0,2,0)"
+	check_eq "127.0.1.9 -> port 25" 1 "$(peer_count 25 127,0,1,9,0)"
 	check_eq "fd00:ca::2 -> port 25" 2 \
-		"$(entry_count "$TMP/peers.json" 25 253,0,0,202,0,0,0,0,0,0,0,0,0,0,0,2)"
-	check_eq "127.0.0.3 -> port 2025" 2 "$(entry_count "$TMP/peers.json" 2025 127,0,0,3,0)"
+		"$(peer_count 25 253,0,0,202,0,0,0,0,0,0,0,0,0,0,0,2)"
+	check_eq "127.0.0.3 -> port 2025" 2 "$(peer_count 2025 127,0,0,3,0)"
 }
 
 check_other_maps() {

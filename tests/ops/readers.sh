@@ -56,6 +56,8 @@ check_pin_modes() {
 		"$(stat -c '%G %a' "$LIVE_PIN_DIR")"
 	check_eq "link pin stays root 600" "root 600" \
 		"$(stat -c '%G %a' "$LIVE_PIN_DIR/link_set_state")"
+	check_eq "ca_table pin: group read-write (mapped; frozen, so nobody writes it)" \
+		"$GROUP 660" "$(stat -c '%G %a' "$LIVE_PIN_DIR/ca_table")"
 }
 
 check_member_reads() {
@@ -98,13 +100,22 @@ peer_key() {
 }
 
 check_member_cannot_write() {
-	local map=$LIVE_PIN_DIR/ca_peers netns key
+	local map=$LIVE_PIN_DIR/ca_peers netns key slot slot_key
 
 	netns=$(stat -L -c %i /run/netns/"$LIVE_NS")
 	read -ra key <<< "$(peer_key "$netns" 25 127.0.1.9)"
 	# The key is right: root finds the one session from 127.0.1.9 under it.
 	bpftool -j map lookup pinned "$map" key hex "${key[@]}" > "$TMP/lookup.json"
-	check_has "root: bpftool map lookup finds the 127.0.1.9 entry" "$TMP/lookup.json" '"count":1'
+	slot=$(grep -o '"slot":[0-9]*' "$TMP/lookup.json" | cut -d: -f2)
+	check "root: bpftool map lookup finds the 127.0.1.9 entry" [ -n "$slot" ]
+	slot=${slot:-0}
+	slot_key=($((slot & 255)) $((slot >> 8 & 255)) $((slot >> 16 & 255)) $((slot >> 24 & 255)))
+	bpftool -j map lookup pinned "$LIVE_PIN_DIR/ca_table" key "${slot_key[@]}" > "$TMP/slot.json"
+	check_has "... and its ca_table slot holds the one session" "$TMP/slot.json" '"count":1,'
+	as "$MEMBER" bpftool map update pinned "$LIVE_PIN_DIR/ca_table" key "${slot_key[@]}" \
+		value hex 64 00 00 00 02 00 00 00 $(printf '00 %.0s' {1..24}) > "$TMP/table.err" 2>&1
+	check_eq "member: bpftool map update of ca_table fails" 255 $?
+	check_has "... refused: the table is frozen" "$TMP/table.err" "Operation not permitted"
 	as "$MEMBER" bpftool map update pinned "$map" key hex "${key[@]}" \
 		value hex 64 00 00 00 00 00 00 00 > "$TMP/update.err" 2>&1
 	check_eq "member: bpftool map update fails" 255 $?

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * table.c - read ca_table from memory. A slot's key is trusted only when
+ * the slot's version is the same before and after reading it (a sequence
+ * lock the kernel's state changes bump); its count comes from the second
+ * read of the word, an instant at which that key held that count.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "errors.h"
+#include "sysfs.h"
+#include "table.h"
+
+/* Rereads of one slot before giving up: each failure means the kernel
+ * reclaimed and reused that slot meanwhile, which takes a full map. */
+#define SLOT_TRIES	64
+
+int ca_table_map(struct ca_table *t, const char *pin_dir, const struct ca_config *cfg,
+		 struct ca_error *err)
+{
+	char path[PATH_MAX];
+	void *p;
+	int fd;
+
+	memset(t, 0, sizeof(*t));
+	if ((cfg->table_slots & (cfg->table_slots - 1)) || !cfg->table_slots)
+		return ca_errf(err, -EPROTO, "%s/%s: %u slots is not a power of two", pin_dir,
+			       CA_PIN_CONFIG, cfg->table_slots);
+	if (ca_join_path(path, sizeof(path), pin_dir, CA_PIN_TABLE))
+		return ca_errf(err, -ENAMETOOLONG, "pin dir path is too long");
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return ca_errf(err, -errno, "cannot open %s: %s (it is mapped, which needs "
+			       "read-write access; a frozen map cannot be written through it: run "
+			       "as root or as a member of the group given to `connaudit load "
+			       "--group`)", path, strerror(errno));
+	t->len = (size_t)cfg->table_slots * sizeof(struct ca_slot);
+	p = mmap(NULL, t->len, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return ca_errf(err, -errno, "cannot map %s: %s", path, strerror(errno));
+	t->slot = p;
+	t->slots = cfg->table_slots;
+	t->seed = cfg->table_seed;
+	return 0;
+}
+
+void ca_table_unmap(struct ca_table *t)
+{
+	if (t->slot)
+		munmap((void *)t->slot, t->len);
+	t->slot = NULL;
+}
+
+/* A LIVE slot's key and count at one instant: 1, 0 when it is not LIVE,
+ * -EAGAIN when it kept changing. */
+static int read_slot(const struct ca_slot *s, struct ca_key *key, uint32_t *count)
+{
+	for (int i = 0; i < SLOT_TRIES; i++) {
+		uint64_t w1 = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE), w2;
+
+		if (CA_SLOT_STATE((uint32_t)(w1 >> 32)) != CA_SLOT_LIVE)
+			return 0;
+		memcpy(key, (const void *)&s->key, sizeof(*key));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		w2 = __atomic_load_n(&s->word, __ATOMIC_RELAXED);
+		if ((w1 >> 32) == (w2 >> 32)) {
+			*count = (uint32_t)w2;
+			return 1;
+		}
+	}
+	return -EAGAIN;
+}
+
+static int busy(struct ca_error *err)
+{
+	return ca_errf(err, -EAGAIN, "a slot of %s kept changing while it was read; try again",
+		       CA_PIN_TABLE);
+}
+
+int ca_table_count(const struct ca_table *t, const struct ca_key *key, uint64_t *count,
+		   struct ca_error *err)
+{
+	uint64_t sum = 0;
+
+	for (uint32_t p = 0; p < CA_TABLE_PROBES; p++) {
+		const struct ca_slot *s = &t->slot[ca_slot_hash(key, t->seed, t->slots, p)];
+		struct ca_key k;
+		uint32_t n;
+		int rc = read_slot(s, &k, &n);
+
+		if (rc < 0)
+			return busy(err);
+		if (rc && memcmp(&k, key, sizeof(k)) == 0)
+			sum += n;
+	}
+	*count = sum;
+	return 0;
+}
+
+int ca_table_scan(const struct ca_table *t, bool aggregate, ca_entry_fn fn, void *arg,
+		  struct ca_error *err)
+{
+	for (uint32_t i = 0; i < t->slots; i++) {
+		struct ca_key k;
+		uint32_t n;
+		int rc;
+
+		if (!(uint32_t)__atomic_load_n(&t->slot[i].word, __ATOMIC_RELAXED))
+			continue;	/* no count (or not LIVE): most slots, read cheaply */
+		rc = read_slot(&t->slot[i], &k, &n);
+		if (rc < 0)
+			return busy(err);
+		if (!rc || !n || ca_key_is_peer(&k) == aggregate)
+			continue;
+		rc = fn(&k, n, arg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
