@@ -44,6 +44,11 @@ struct qctx {
 	struct lua_State *L;		/* NULL: the Lua module is not there */
 	int lua_loop;			/* registry ref of the timed Lua loop */
 	char lua_note[512];		/* why the Lua method is skipped */
+	/* the bpf() baseline: a reader that asks the kernel for the count */
+	int table_fd;			/* ca_table of table_of's pin dir, or -1 */
+	const struct ca_handle *table_of;
+	__u32 table_slot;		/* where the configured /24's count is */
+	struct ca_key table_key;
 };
 
 /* One way of answering: `one` answers once; a method whose loop must run

@@ -15,6 +15,8 @@
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 
+#include <bpf/bpf.h>
+
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -204,6 +206,58 @@ static uint64_t ss_one(struct qctx *c, int qi)
 	return n;
 }
 
+/* ---- one bpf() lookup: the floor of a reader that asks the kernel --------- */
+
+/* Find the configured /24's slot in ca_table through bpf() lookups, as a
+ * reader without the mapping would, and remember it. */
+static void bpf_resolve(struct qctx *c, int qi)
+{
+	const struct ca_config *cfg = ca_loaded_config(c->h);
+	char path[PATH_MAX];
+	struct ca_slot s;
+
+	if (c->table_of != c->h) {
+		if (c->table_fd >= 0)
+			close(c->table_fd);
+		snprintf(path, sizeof(path), "%s/%s", ca_pin_dir(c->h), CA_PIN_TABLE);
+		c->table_fd = bpf_obj_get(path);
+		if (c->table_fd < 0)
+			kt_fail("cannot open %s: %m", path);
+		c->table_of = c->h;
+	}
+	memset(&c->table_key, 0, sizeof(c->table_key));
+	c->table_key.netns = ca_netns(c->h);
+	c->table_key.port = c->port;
+	c->table_key.family = CA_AF_INET;
+	c->table_key.prefixlen = (uint8_t)c->q[qi].len;
+	memcpy(c->table_key.addr, c->q[qi].parsed.fixed.bytes, 4);
+	struct ca_probe seq;
+
+	ca_probe_start(&seq, &c->table_key, cfg->table_seed, cfg->table_slots);
+	for (__u32 p = 0; p < CA_TABLE_PROBES; p++) {
+		c->table_slot = ca_probe_slot(&seq, p);
+		if (bpf_map_lookup_elem(c->table_fd, &c->table_slot, &s) == 0 &&
+		    CA_SLOT_STATE(s.version) == CA_SLOT_LIVE &&
+		    memcmp(&s.key, &c->table_key, sizeof(s.key)) == 0)
+			return;
+	}
+	kt_fail("%s holds no slot for %s", CA_PIN_TABLE, c->q[qi].cidr);
+}
+
+static uint64_t bpf_one(struct qctx *c, int qi)
+{
+	struct ca_slot s;
+
+	if (c->table_of != c->h ||
+	    bpf_map_lookup_elem(c->table_fd, &c->table_slot, &s) ||
+	    memcmp(&s.key, &c->table_key, sizeof(s.key)) != 0) {
+		bpf_resolve(c, qi);
+		if (bpf_map_lookup_elem(c->table_fd, &c->table_slot, &s))
+			kt_fail("bpf() lookup in %s: %m", CA_PIN_TABLE);
+	}
+	return s.count;
+}
+
 /* ---- the table of methods ------------------------------------------------- */
 
 static uint64_t diag_one(struct qctx *c, int qi)
@@ -223,6 +277,8 @@ const struct method query_methods[] = {
 	{ "c_scan", "connaudit, C library, unconfigured /2 (too wide to sum: batched scan)",
 	  Q_SCAN, false, query_connaudit, NULL },
 	{ "lua", "connaudit, Lua module, configured /24", Q_AGG, true, NULL, lua_batch },
+	{ "bpf", "one bpf() map lookup of the configured /24's count (the floor of a reader "
+	  "that asks the kernel)", Q_AGG, false, bpf_one, NULL },
 	{ "diag", "sock_diag dump with bytecode filter", Q_AGG, false, diag_one, NULL },
 	{ "ss", "ss -Htn state established '( sport and dst )' | wc -l", Q_AGG, false,
 	  ss_one, NULL },
@@ -283,6 +339,8 @@ void query_init(struct qctx *c, const char *lua_dir)
 		kt_fail("service %s has %u ports, not one", Q_SERVICE, c->svc->nports);
 	c->port = c->svc->ports[0];
 	c->diag_fd = nlk_open(NETLINK_SOCK_DIAG);
+	c->table_fd = -1;
+	c->table_of = NULL;
 	for (int qi = 0; qi < Q_NR; qi++)
 		question_init(c, qi, cidrs[qi]);
 	lua_prepare(c, lua_dir);
@@ -296,4 +354,7 @@ void query_fini(struct qctx *c)
 	if (c->diag_fd >= 0)
 		close(c->diag_fd);
 	c->diag_fd = -1;
+	if (c->table_fd >= 0)
+		close(c->table_fd);
+	c->table_fd = -1;
 }

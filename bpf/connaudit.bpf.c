@@ -246,10 +246,12 @@ static __always_inline void forget_unmarked(struct sock *sk)
  *    decrement goes straight to the slot its mark recorded: the session
  *    being uncounted keeps that count at 1 or more, so the slot stays.
  *
- * 3. Two first sessions of one key at once. Each places the key in a free
- *    slot of its probe sequence, LIVE at count 0, before its BPF_NOEXIST
- *    insert; the loser frees its slot again. Readers sum every matching
- *    slot, so the loser's, at 0, adds nothing while it is visible.
+ * 3. Two first sessions of one key at once. Each claims a free slot of its
+ *    probe sequence and writes the key there before its BPF_NOEXIST
+ *    insert; only the winner makes its slot LIVE (with its session in it),
+ *    the loser frees its slot again. So a key is in one LIVE slot at most,
+ *    and a reader stops at the first. An increment that finds the winner's
+ *    slot not LIVE yet (the few instructions in between) looks up again.
  *
  * An increment that still fails after INC_TRIES (a reclaimer stalled between
  * its claim and its delete) is reported in ca_health, never lost silently.
@@ -269,7 +271,7 @@ static __always_inline bool same_key(const struct ca_key *a, const struct ca_key
 	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
 }
 
-/* Free a slot this program made LIVE (at count 0) or claimed DEAD. */
+/* Free a slot this program claimed (for an insert, or DEAD to reclaim). */
 static __always_inline void free_slot(struct ca_slot *s, __u32 version)
 {
 	__u32 next = (version | 3u) + 1;	/* the next FREE version */
@@ -278,20 +280,22 @@ static __always_inline void free_slot(struct ca_slot *s, __u32 version)
 }
 
 /*
- * Put key in a free slot of its probe sequence, LIVE at count 0, and say
- * which in *ref. Global, so that the verifier walks the probe loop once.
- * Returns 0, or -E2BIG when every slot of the sequence is taken.
+ * Claim a free slot of key's probe sequence and write the key there; *ref
+ * names the slot and the version it will have once LIVE. Global, so that
+ * the verifier walks the probe loop once. Returns 0, or -E2BIG when every
+ * slot of the sequence is taken.
  */
-__noinline int table_place(const struct ca_key *key, struct ca_ref *ref)
+__noinline int table_claim(const struct ca_key *key, struct ca_ref *ref)
 {
+	struct ca_probe seq;
 	struct ca_key k;
 
 	if (!key || !ref)
 		return -E2BIG;
 	k = *key;
+	ca_probe_start(&seq, &k, cfg.table_seed, cfg.table_slots);
 	for (__u32 p = 0; p < CA_TABLE_PROBES; p++) {
-		__u32 i = ca_slot_hash(&k, cfg.table_seed, cfg.table_slots, p);
-		struct ca_slot *s = table_slot(i);
+		struct ca_slot *s = table_slot(ca_probe_slot(&seq, p));
 		__u64 old;
 		__u32 v;
 
@@ -303,9 +307,7 @@ __noinline int table_place(const struct ca_key *key, struct ca_ref *ref)
 		    __sync_val_compare_and_swap(&s->word, old, SLOT_WORD(v + 1, 0)) != old)
 			continue;
 		s->key = k;
-		/* a full barrier: the key is in place before the slot is LIVE */
-		__sync_val_compare_and_swap(&s->word, SLOT_WORD(v + 1, 0), SLOT_WORD(v + 2, 0));
-		ref->slot = i;
+		ref->slot = ca_probe_slot(&seq, p);
 		ref->version = v + 2;
 		return 0;
 	}
@@ -412,21 +414,27 @@ static __always_inline int counter_inc(void *map, const struct ca_key *key, bool
 		}
 
 		struct ca_ref fresh;
-		int err = table_place(key, &fresh);
+		int err = table_claim(key, &fresh);
 
 		if (!err) {
+			struct ca_slot *s = table_slot(fresh.slot);
+
+			if (!s)
+				return -EBUSY;
 			/* int: before 6.4 the map ops return int, and the upper half of
 			 * the helper's 64-bit result is zero (-E2BIG reads 0xfffffff9). */
 			err = bpf_map_update_elem(map, key, &fresh, BPF_NOEXIST);
-			if (err) {
-				struct ca_slot *s = table_slot(fresh.slot);
-
-				if (s)
-					free_slot(s, fresh.version);
+			if (!err) {
+				/* a full barrier: the key is in place before the slot is
+				 * LIVE, with this session in it */
+				__sync_val_compare_and_swap(&s->word,
+							    SLOT_WORD(fresh.version - 1, 0),
+							    SLOT_WORD(fresh.version, 1));
+				*slot = fresh.slot;
+				return 0;
 			}
+			free_slot(s, fresh.version - 1);
 		}
-		if (!err)
-			continue;	/* counted by the lookup path */
 		if (err == -E2BIG && !reclaimed) {
 			reclaimed = true;
 			if (aggregate ? reclaim_prefix_zeros() : reclaim_peer_zeros())

@@ -73,12 +73,12 @@ struct ca_key {
  * version the ca_ref holds, so an update through a stale reference (the
  * slot reclaimed and reused meanwhile) fails and looks the key up again.
  *
- * A key's slot is one of CA_TABLE_PROBES in its probe sequence (double
- * hashing from ca_slot_hash()), and a reader sums every LIVE slot there
- * whose key matches: the kernel may briefly hold a second slot for a key
- * (an insert that lost its race), always at count 0. A reader reads the
- * word, the key, and the word again, and trusts the key only when the
- * version did not change in between.
+ * A key's slot is one of the first CA_TABLE_PROBES of its probe sequence
+ * (struct ca_probe), and a key is in one LIVE slot at most: a reader takes
+ * the first LIVE slot there whose key matches. It reads the word, the key,
+ * and the word again, and trusts the key only when the version did not
+ * change in between. A FREE slot does not end the search: the slot may have
+ * been reclaimed after the key was placed further on.
  */
 struct ca_ref {
 	__u32 slot;		/* index in ca_table */
@@ -104,20 +104,34 @@ struct ca_slot {
 #define CA_TABLE_PROBES	32	/* slots a key may be in */
 #define CA_TABLE_MAX_SLOTS	(1u << 24)
 
-/* The slot-th slot of key's probe sequence in a table of `slots` (a power
- * of two) slots, as the kernel and readers both compute it. */
-static inline __u32 ca_slot_hash(const struct ca_key *k, __u64 seed, __u32 slots, __u32 probe)
+/* A key's probe sequence in a table of `slots` (a power of two) slots, as
+ * the kernel and readers both compute it: double hashing from a 64-bit hash
+ * of the key, the step odd so that the sequence visits distinct slots. */
+struct ca_probe {
+	__u64 start, step;
+	__u32 mask;
+};
+
+static inline void ca_probe_start(struct ca_probe *p, const struct ca_key *k, __u64 seed,
+				  __u32 slots)
 {
 	const __u32 *w = (const __u32 *)k;
-	__u64 h = seed, step;
+	__u64 h = seed;
 
 	for (int i = 0; i < (int)(sizeof(*k) / sizeof(__u32)); i++) {
 		h ^= w[i];
 		h *= 0x9e3779b97f4a7c15ull;
 		h ^= h >> 31;
 	}
-	step = (h >> 32) | 1;	/* odd: the sequence visits every slot */
-	return (__u32)((h + probe * step) & (slots - 1));
+	p->start = h;
+	p->step = (h >> 32) | 1;
+	p->mask = slots - 1;
+}
+
+/* The slot probe n of the sequence looks at. */
+static inline __u32 ca_probe_slot(const struct ca_probe *p, __u32 n)
+{
+	return (__u32)((p->start + n * p->step) & p->mask);
 }
 
 /* Most prefix lengths that can be aggregated in the kernel, per family. */
@@ -264,7 +278,7 @@ struct ca_config {
 	/* CLOCK_REALTIME - CLOCK_BOOTTIME in ns, taken by the loader at load
 	 * and at every --replace: the BPF side's wall clock. */
 	__s64 realtime_offset_ns;
-	__u64 table_seed;	/* ca_slot_hash()'s seed, random at the first load */
+	__u64 table_seed;	/* struct ca_probe's seed, random at the first load */
 	__u32 table_slots;	/* max_entries of ca_table, a power of two */
 	__u32 pad5;
 };

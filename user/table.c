@@ -87,20 +87,23 @@ static int busy(struct ca_error *err)
 int ca_table_count(const struct ca_table *t, const struct ca_key *key, uint64_t *count,
 		   struct ca_error *err)
 {
-	uint64_t sum = 0;
+	struct ca_probe seq;
 
+	ca_probe_start(&seq, key, t->seed, t->slots);
 	for (uint32_t p = 0; p < CA_TABLE_PROBES; p++) {
-		const struct ca_slot *s = &t->slot[ca_slot_hash(key, t->seed, t->slots, p)];
+		const struct ca_slot *s = &t->slot[ca_probe_slot(&seq, p)];
 		struct ca_key k;
 		uint32_t n;
 		int rc = read_slot(s, &k, &n);
 
 		if (rc < 0)
 			return busy(err);
-		if (rc && memcmp(&k, key, sizeof(k)) == 0)
-			sum += n;
+		if (rc && memcmp(&k, key, sizeof(k)) == 0) {
+			*count = n;
+			return 0;
+		}
 	}
-	*count = sum;
+	*count = 0;
 	return 0;
 }
 

@@ -24,9 +24,9 @@ int ca_table_map(struct ca_table *t, const char *pin_dir, const struct ca_config
 
 void ca_table_unmap(struct ca_table *t);
 
-/* *count = the sessions counted under key: every LIVE slot of its probe
- * sequence that holds it, summed. Returns 0, or -EAGAIN when a slot kept
- * changing under the reader (a message in err). */
+/* *count = the sessions counted under key: the count of the LIVE slot of
+ * its probe sequence that holds it, 0 when none does. Returns 0, or
+ * -EAGAIN when a slot kept changing under the reader (a message in err). */
 int ca_table_count(const struct ca_table *t, const struct ca_key *key, uint64_t *count,
 		   struct ca_error *err);
 
