@@ -54,6 +54,7 @@ build = {
             "user/handle.c",
             "user/monitors.c",
             "user/plan.c",
+            "user/table.c",
             "user/rates.c",
             "user/services.c",
             "user/sysfs.c",
