@@ -43,6 +43,7 @@ struct qctx {
 	int diag_fd;
 	struct lua_State *L;		/* NULL: the Lua module is not there */
 	int lua_loop;			/* registry ref of the timed Lua loop */
+	int lua_floor;			/* the same loop over an empty C function */
 	char lua_note[512];		/* why the Lua method is skipped */
 	/* the bpf() baseline: a reader that asks the kernel for the count */
 	int table_fd;			/* ca_table of table_of's pin dir, or -1 */

@@ -46,15 +46,30 @@ static const char lua_loop_src[] =
 	"local dir = ...\n"
 	"package.cpath = dir .. '/?.so;' .. package.cpath\n"
 	"local audit = require('msys.audit')\n"
-	"local count = audit.inbound_session_count\n"
-	"assert(type(count) == 'function', 'msys.audit has no inbound_session_count')\n"
-	"return function(n, cidr, service, want)\n"
-	"  for _ = 1, n do\n"
-	"    local got, err = count(cidr, service)\n"
-	"    if got ~= want then return got, err end\n"
+	"assert(type(audit.inbound_session_count) == 'function',\n"
+	"       'msys.audit has no inbound_session_count')\n"
+	"local function loop(count)\n"
+	"  return function(n, cidr, service, want)\n"
+	"    for _ = 1, n do\n"
+	"      local got, err = count(cidr, service)\n"
+	"      if got ~= want then return got, err end\n"
+	"    end\n"
+	"    return want\n"
 	"  end\n"
-	"  return want\n"
-	"end\n";
+	"end\n"
+	"return loop(audit.inbound_session_count), loop\n";
+
+/* What the floor's empty C function answers: the question's count, so that
+ * the same loop checks it. */
+static lua_Integer floor_answer;
+
+/* The floor of any Lua binding: a C function taking the same arguments and
+ * doing nothing with them. */
+static int floor_count(lua_State *L)
+{
+	lua_pushinteger(L, floor_answer);
+	return 1;
+}
 
 /* Run lua_loop_src in L; leaves the loop function, or the error, on top. */
 static int lua_open_loop(lua_State *L, const char *lua_dir)
@@ -64,7 +79,7 @@ static int lua_open_loop(lua_State *L, const char *lua_dir)
 	if (rc != LUA_OK)
 		return rc;
 	lua_pushstring(L, lua_dir);
-	return lua_pcall(L, 1, 1, 0);
+	return lua_pcall(L, 1, 2, 0);
 }
 
 /* The module is built separately and may be missing or broken in a work
@@ -94,16 +109,22 @@ static void lua_prepare(struct qctx *c, const char *lua_dir)
 		c->L = NULL;
 		return;
 	}
+	/* the loop function over floor_count, from the chunk's second result */
+	lua_pushcfunction(c->L, floor_count);
+	if (lua_pcall(c->L, 1, 1, 0) != LUA_OK)
+		kt_fail("Lua: %s", lua_tostring(c->L, -1));
+	c->lua_floor = luaL_ref(c->L, LUA_REGISTRYINDEX);
 	c->lua_loop = luaL_ref(c->L, LUA_REGISTRYINDEX);
 }
 
-static uint64_t lua_batch(struct qctx *c, int qi, unsigned n)
+/* n calls of the loop at registry ref `loop`. */
+static uint64_t lua_loop_batch(struct qctx *c, int qi, unsigned n, int loop)
 {
 	const struct question *q = &c->q[qi];
 	lua_State *L = c->L;
 	uint64_t got;
 
-	lua_rawgeti(L, LUA_REGISTRYINDEX, c->lua_loop);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, loop);
 	lua_pushinteger(L, n);
 	lua_pushstring(L, q->cidr);
 	lua_pushstring(L, Q_SERVICE);
@@ -117,6 +138,17 @@ static uint64_t lua_batch(struct qctx *c, int qi, unsigned n)
 	got = (uint64_t)lua_tointeger(L, -2);
 	lua_pop(L, 2);
 	return got;
+}
+
+static uint64_t lua_batch(struct qctx *c, int qi, unsigned n)
+{
+	return lua_loop_batch(c, qi, n, c->lua_loop);
+}
+
+static uint64_t lua_floor_batch(struct qctx *c, int qi, unsigned n)
+{
+	floor_answer = (lua_Integer)c->q[qi].want;
+	return lua_loop_batch(c, qi, n, c->lua_floor);
 }
 
 /* ---- one filtered sock_diag dump ------------------------------------------ */
@@ -277,6 +309,8 @@ const struct method query_methods[] = {
 	{ "c_scan", "connaudit, C library, unconfigured /2 (too wide to sum: batched scan)",
 	  Q_SCAN, false, query_connaudit, NULL },
 	{ "lua", "connaudit, Lua module, configured /24", Q_AGG, true, NULL, lua_batch },
+	{ "lua_floor", "the same Lua loop calling an empty C function (the floor of any Lua "
+	  "binding)", Q_AGG, true, NULL, lua_floor_batch },
 	{ "bpf", "one bpf() map lookup of the configured /24's count (the floor of a reader "
 	  "that asks the kernel)", Q_AGG, false, bpf_one, NULL },
 	{ "diag", "sock_diag dump with bytecode filter", Q_AGG, false, diag_one, NULL },

@@ -202,6 +202,12 @@ function query_targets(    n, r, lo, hi, l, worst, c, lua, s) {
 	}
 	row("target", "Lua module / C library, configured /24, per N", s, "",
 	    "<= 1.5 " verdict(worst <= 1.5))
+	s = ""
+	for (l = 1; l <= nlevels; l++)
+		s = s (s ? ", " : "") sprintf("%.0f ns of %.0f ns", \
+		    median("q " level[l] " lua_floor"), median("q " level[l] " lua"))
+	row("floor", "of the Lua call: the same loop calling an empty C function, per N", s, "",
+	    "")
 	bpf_targets("lua", "Lua module", 4)
 }
 
