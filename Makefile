@@ -267,7 +267,7 @@ postfix-test: $(OUTPUT)/connaudit $(OUTPUT)/tests/smtpsession $(OUTPUT)/bench/po
 	$(Q)tests/postfix/run.sh $(OUTPUT)
 
 FUZZ_SRCS := user/cidr.c user/services.c user/textfile.c user/monitors.c user/errors.c user/policy_request.c \
-             user/policy_rules.c user/cluster_sync.c
+             user/policy_rules.c user/cluster_sync.c user/plan.c
 $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(FUZZ_SRCS) $(LIB_SRCS) $(OUTPUT)/connaudit.skel.h
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
