@@ -13,6 +13,8 @@
 # connaudit aside before rebuilding to compare it with the next one:
 #   cp build/connaudit /tmp/before && <change, make> &&
 #   sudo bench/compare.sh build 12 3000 /tmp/before build/connaudit
+# PER_CPU=1 divides each rate by the share of CPU time the churn's workers
+# got, for a machine where other work takes CPU at random moments.
 # LOAD_ARGS adds options to every load, CHURN_ARGS to every churn run; the
 # worst case of a full ca_peers (every connection a new peer, the map full
 # of live entries):
@@ -71,7 +73,7 @@ teardown() {
 
 rate_of() {
 	ip netns exec "$NS" "$BUILD/bench/churn" -w "$(nproc)" -k 8 -t "$MS" -p 25 ${CHURN_ARGS:-} |
-		awk '{ print $2 }'
+		awk -v per_cpu="${PER_CPU:-0}" '{ print per_cpu == 1 ? $2 / $10 : $2 }'
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -99,9 +101,11 @@ for ((r = 0; r < ROUNDS; r++)); do
 	done
 	echo "round $((r + 1))/$ROUNDS done" >&2
 done
-printf '%-40s %8s conn/s\n' "nothing loaded" "$(tr ' ' '\n' <<<"${rate[bare]}" | grep . | median)"
+UNIT=conn/s
+[ "${PER_CPU:-0}" = 1 ] && UNIT="conn per worker CPU-second"
+printf '%-40s %8s %s\n' "nothing loaded" "$(tr ' ' '\n' <<<"${rate[bare]}" | grep . | median)" "$UNIT"
 for c in "$@"; do
-	printf '%-40s %8s conn/s  ratio %s' "$c" "$(tr ' ' '\n' <<<"${rate[$c]}" | grep . | median)" \
+	printf '%-40s %8s %s  ratio %s' "$c" "$(tr ' ' '\n' <<<"${rate[$c]}" | grep . | median)" "$UNIT" \
 		"$(summary <<<"${ratio[$c]}")"
 	[ -n "${vs2[$c]:-}" ] && [ "$c" != floor2 ] && printf '  vs floor2 %s' "$(summary <<<"${vs2[$c]}")"
 	echo
