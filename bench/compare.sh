@@ -8,10 +8,13 @@
 # state callbacks on every accepted socket). Every round
 # runs "nothing loaded" and each CONFIG for MS milliseconds, in a new random
 # order, with a pause after each; the output is each CONFIG's median rate and
-# the median of its per-round ratios to "nothing loaded". Copy a build's
+# the median (min-max) of its per-round ratios to "nothing loaded", and to
+# floor2 when floor2 is one of the CONFIGs. Copy a build's
 # connaudit aside before rebuilding to compare it with the next one:
 #   cp build/connaudit /tmp/before && <change, make> &&
 #   sudo bench/compare.sh build 12 3000 /tmp/before build/connaudit
+# PER_CPU=1 divides each rate by the share of CPU time the churn's workers
+# got, for a machine where other work takes CPU at random moments.
 # LOAD_ARGS adds options to every load, CHURN_ARGS to every churn run; the
 # worst case of a full ca_peers (every connection a new peer, the map full
 # of live entries):
@@ -70,12 +73,19 @@ teardown() {
 
 rate_of() {
 	ip netns exec "$NS" "$BUILD/bench/churn" -w "$(nproc)" -k 8 -t "$MS" -p 25 ${CHURN_ARGS:-} |
-		awk '{ print $2 }'
+		awk -v per_cpu="${PER_CPU:-0}" '{ print per_cpu == 1 ? $2 / $10 : $2 }'
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# "median (min-max)" of a list of per-round ratios
+summary() {
+	local sorted
+	sorted=$(tr ' ' '\n' | grep . | sort -g)
+	printf '%.3f (%.3f-%.3f)' "$(median <<<"$sorted")" "$(head -n1 <<<"$sorted")" \
+		"$(tail -n1 <<<"$sorted")"
+}
 
-declare -A rate ratio
+declare -A rate ratio vs2
 for ((r = 0; r < ROUNDS; r++)); do
 	declare -A now=()
 	for c in $(shuf -e bare "$@"); do
@@ -86,11 +96,17 @@ for ((r = 0; r < ROUNDS; r++)); do
 	done
 	for c in "$@"; do
 		ratio[$c]="${ratio[$c]:-} $(awk -v a="${now[$c]}" -v b="${now[bare]}" 'BEGIN { print a / b }')"
+		[ -n "${now[floor2]:-}" ] &&
+			vs2[$c]="${vs2[$c]:-} $(awk -v a="${now[$c]}" -v b="${now[floor2]}" 'BEGIN { print a / b }')"
 	done
 	echo "round $((r + 1))/$ROUNDS done" >&2
 done
-printf '%-40s %8s conn/s\n' "nothing loaded" "$(tr ' ' '\n' <<<"${rate[bare]}" | grep . | median)"
+UNIT=conn/s
+[ "${PER_CPU:-0}" = 1 ] && UNIT="conn per worker CPU-second"
+printf '%-40s %8s %s\n' "nothing loaded" "$(tr ' ' '\n' <<<"${rate[bare]}" | grep . | median)" "$UNIT"
 for c in "$@"; do
-	printf '%-40s %8s conn/s  ratio %.3f\n' "$c" "$(tr ' ' '\n' <<<"${rate[$c]}" | grep . | median)" \
-		"$(tr ' ' '\n' <<<"${ratio[$c]}" | grep . | median)"
+	printf '%-40s %8s %s  ratio %s' "$c" "$(tr ' ' '\n' <<<"${rate[$c]}" | grep . | median)" "$UNIT" \
+		"$(summary <<<"${ratio[$c]}")"
+	[ -n "${vs2[$c]:-}" ] && [ "$c" != floor2 ] && printf '  vs floor2 %s' "$(summary <<<"${vs2[$c]}")"
+	echo
 done
