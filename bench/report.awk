@@ -289,11 +289,19 @@ function churn_targets(basis,    what, d, ct, r) {
 	d = round_ratio("default", basis)
 	ct = round_ratio("ct", basis)
 	row("target", "connaudit default mode / nothing loaded, " what, sprintf("%.3f", d), "",
-	    ">= 0.95 " verdict(d >= 0.95))
-	if ("floor2" in seen_config)
-		row("floor", "connaudit default mode / two empty programs, " what \
+	    ">= 0.92 " verdict(d >= 0.92) "; >= 0.95 " verdict(d >= 0.95))
+	if ("floor2" in seen_config) {
+		r = d / round_ratio("floor2", basis)
+		row("target", "connaudit default mode / two empty programs, " what \
 		    " (the cost of counting, without the tracepoint's own)",
-		    sprintf("%.3f", d / round_ratio("floor2", basis)), "", "")
+		    sprintf("%.3f", r), "", ">= 0.97 " verdict(r >= 0.97))
+		if (r < 0.97 || d < 0.92)
+			row("note", "hot path: what was tried and measured (marks in socket " \
+			    "storage or a slot array, sock_ops state callbacks instead of the " \
+			    "twin tracepoints, counts in the mapped table, admission through " \
+			    "it) and where the time goes: bench/README.md, \"Hot path: what " \
+			    "was tried\"", "", "", "")
+	}
 	r = 1 - ct > 0 ? (1 - d) / (1 - ct) : ""
 	row("target", "cost of connaudit default / cost of ct count (cost = 1 - ratio, " \
 	    what ")", r == "" ? "ct count cost nothing measurable" : sprintf("%.2f", r), "",
