@@ -5,10 +5,12 @@
  *
  * A session is admitted once, when a passively opened socket becomes
  * ESTABLISHED (tp_btf, or sock_ops when scoped to one cgroup), or by the
- * seeding iterator for sockets that existed before load. Admission stores
- * the key in a mark (ca_marks, keyed by the socket cookie); departure, when
- * the socket leaves ESTABLISHED/CLOSE_WAIT, decrements exactly what the mark
- * says and deletes the mark. Marks make every hook idempotent: two programs
+ * seeding iterator for sockets that existed before load. The counts are in
+ * ca_table, an array readers map (struct ca_slot says how it is kept).
+ * Admission stores the key, and the slot of every count it added to, in a
+ * mark (ca_marks, keyed by the socket cookie); departure, when the socket
+ * leaves ESTABLISHED/CLOSE_WAIT, decrements exactly those slots and deletes
+ * the mark. Marks make every hook idempotent: two programs
  * attached at once (during `load --replace`) or a socket seen by both the
  * iterator and the tracepoint are counted once.
  *
