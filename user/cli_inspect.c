@@ -493,9 +493,10 @@ static void print_status_text(const struct cli *c, const struct status *s)
 			printf("runs not measured (sysctl kernel.bpf_stats_enabled=0), ");
 		printf("missed %llu\n", (unsigned long long)l->recursion_misses);
 	}
-	printf("  maps       %s %zu live/%u max, %s %zu live/%u max, %s %u max\n",
+	printf("  maps       %s %zu live/%u max, %s %zu live/%u max, %s %u max, %s %u slots\n",
 	       CA_PIN_PEERS, s->peers, s->cfg->max_peers, CA_PIN_PREFIXES, s->prefixes,
-	       s->cfg->max_prefixes, CA_PIN_MARKS, s->cfg->max_sessions);
+	       s->cfg->max_prefixes, CA_PIN_MARKS, s->cfg->max_sessions, CA_PIN_TABLE,
+	       s->cfg->table_slots);
 	printf("  counters  ");
 	for (int i = 0; i < CA_STAT_NR; i++)
 		printf(" %s %llu", cli_stat_names[i], (unsigned long long)s->stats[i]);
@@ -550,9 +551,10 @@ static void print_status_json(const struct cli *c, const struct status *s)
 			       (unsigned long long)l->recursion_misses);
 	}
 	printf("],\n \"maps\": {\"%s\": {\"entries\": %zu, \"max\": %u}, "
-	       "\"%s\": {\"entries\": %zu, \"max\": %u}, \"%s\": {\"max\": %u}},\n"
-	       " \"stats\": {", CA_PIN_PEERS, s->peers, s->cfg->max_peers, CA_PIN_PREFIXES,
-	       s->prefixes, s->cfg->max_prefixes, CA_PIN_MARKS, s->cfg->max_sessions);
+	       "\"%s\": {\"entries\": %zu, \"max\": %u}, \"%s\": {\"max\": %u}, "
+	       "\"%s\": {\"slots\": %u}},\n \"stats\": {", CA_PIN_PEERS, s->peers,
+	       s->cfg->max_peers, CA_PIN_PREFIXES, s->prefixes, s->cfg->max_prefixes,
+	       CA_PIN_MARKS, s->cfg->max_sessions, CA_PIN_TABLE, s->cfg->table_slots);
 	for (int i = 0; i < CA_STAT_NR; i++)
 		printf("%s\"%s\": %llu", i ? ", " : "", cli_stat_names[i],
 		       (unsigned long long)s->stats[i]);
