@@ -1192,3 +1192,39 @@ int seed(struct bpf_iter__tcp *ctx)
 	admit_sock(sk, bpf_get_socket_cookie(sk), marked, CA_STAT_SEEDED);
 	return 0;
 }
+
+/* Seeding must also visit namespaces that no process is in any more but
+ * whose sockets a process holds (it made them, then setns()ed away). One
+ * walk of every process's files finds them; asking per socket descriptor
+ * from user space (readlink, pidfd_getfd, SIOCGSKNS) took seconds with
+ * 200,000 sessions held. A run of sockets of one process in one namespace
+ * is printed once. */
+__u32 foreign_last_tgid, foreign_last_netns;
+
+SEC("iter/task_file")
+int foreign_sockets(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct ca_foreign_sock out;
+	struct socket *sock;
+
+	if (!task || !file)
+		return 0;
+	sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	/* BTF pointers, read directly: a fault (a task without nsproxy, as it
+	 * exits) reads 0; bpf_probe_read_kernel took most of this walk's time. */
+	out.netns = sock->sk->__sk_common.skc_net.net->ns.inum;
+	out.tgid = task->tgid;
+	if (!out.netns || out.netns == task->nsproxy->net_ns->ns.inum)
+		return 0;
+	if (out.tgid == foreign_last_tgid && out.netns == foreign_last_netns)
+		return 0;
+	foreign_last_tgid = out.tgid;
+	foreign_last_netns = out.netns;
+	out.fd = ctx->fd;
+	bpf_seq_write(ctx->meta->seq, &out, sizeof(out));
+	return 0;
+}

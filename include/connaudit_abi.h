@@ -156,6 +156,15 @@ struct ca_mark {
 	__u32 slot[2 + CA_MAX_PREFIXES];	/* per counted bit: its ca_table slot */
 };
 
+/* What the foreign_sockets iterator prints, no map: a socket (fd of process
+ * tgid) in another network namespace than its process's. Seeding visits every
+ * process's own namespace anyway, and only these can name one more. */
+struct ca_foreign_sock {
+	__u32 tgid;
+	__u32 fd;
+	__u32 netns;		/* inode of the socket's network namespace */
+};
+
 /* ca_stats: BPF_MAP_TYPE_PERCPU_ARRAY of __u64, indexed by this enum. */
 enum ca_stat {
 	CA_STAT_EVENTS,		/* state changes that passed the filter: into or out of

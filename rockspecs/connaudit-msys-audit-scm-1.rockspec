@@ -52,6 +52,7 @@ build = {
             "user/count.c",
             "user/errors.c",
             "user/handle.c",
+            "user/iter.c",
             "user/monitors.c",
             "user/plan.c",
             "user/table.c",

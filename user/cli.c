@@ -385,7 +385,7 @@ int cli_netns(const struct cli *c, uint32_t *inode)
 		return netns_file(path, inode);
 	}
 	s.inode = (uint32_t)ino;
-	if (ca_foreach_netns(match_inode, NULL, &s, &err) < 0)
+	if (ca_foreach_netns(match_inode, NULL, &s, -1, &err) < 0)
 		return cli_fail("%s", err.msg);
 	if (!s.found)
 		return cli_fail("--netns %lu: no network namespace with that inode is held by "

@@ -33,7 +33,7 @@ static int run_iter_pass(struct seed_run *run, int pass)
 	if (fd < 0)
 		return ca_errf(run->err, -errno, "cannot start the seeding iterator: %s",
 			       strerror(errno));
-	rc = ca_iter_drain(fd, read);
+	rc = ca_iter_drain(fd, read, NULL, NULL);
 	close(fd);
 	if (rc)
 		return ca_errf(run->err, rc, "seeding iterator failed: %s", strerror(-rc));
@@ -69,7 +69,7 @@ static void note_skipped(const char *path, void *arg)
 int ca_seed(struct connaudit_bpf *skel, struct ca_seed_report *report, struct ca_error *err)
 {
 	struct seed_run run = { .skel = skel, .report = report, .err = err };
-	struct bpf_link *link;
+	struct bpf_link *link, *sockets;
 	int self, rc;
 
 	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -82,13 +82,24 @@ int ca_seed(struct connaudit_bpf *skel, struct ca_seed_report *report, struct ca
 		return ca_errf(err, rc, "cannot attach the iter/tcp seeding program: %s "
 			       "(needs kernel 5.9 or later)", strerror(-rc));
 	}
+	sockets = bpf_program__attach_iter(skel->progs.foreign_sockets, NULL);
+	if (!sockets) {
+		rc = -errno;
+		close(self);
+		bpf_link__destroy(link);
+		return ca_errf(err, rc, "cannot attach the iter/task_file program that finds "
+			       "namespaces held by sockets: %s", strerror(-rc));
+	}
 	run.link_fd = bpf_link__fd(link);
 	memset(report, 0, sizeof(*report));
-	rc = ca_foreach_netns(seed_netns, note_skipped, &run, err);
+	skel->bss->foreign_last_tgid = 0;
+	skel->bss->foreign_last_netns = 0;
+	rc = ca_foreach_netns(seed_netns, note_skipped, &run, bpf_link__fd(sockets), err);
 	if (setns(self, CLONE_NEWNET) != 0 && !rc)
 		rc = ca_errf(err, -errno, "cannot return to the original network namespace: %s",
 			     strerror(errno));
 	close(self);
+	bpf_link__destroy(sockets);
 	bpf_link__destroy(link);
 	return rc;
 }

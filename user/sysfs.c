@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <mntent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+
+#include "connaudit_abi.h"
 #include "errors.h"
+#include "iter.h"
 #include "sysfs.h"
 
 #define BPF_FS_MAGIC		0xcafe4a11
@@ -162,11 +167,18 @@ struct seen {
 	size_t n, cap;
 };
 
-static int seen_add(struct seen *s, uint32_t ino)
+static bool seen_has(const struct seen *s, uint32_t ino)
 {
 	for (size_t i = 0; i < s->n; i++)
 		if (s->ino[i] == ino)
-			return 0;
+			return true;
+	return false;
+}
+
+static int seen_add(struct seen *s, uint32_t ino)
+{
+	if (seen_has(s, ino))
+		return 0;
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
 		uint32_t *p = realloc(s->ino, cap * sizeof(*p));
@@ -284,8 +296,63 @@ static int walk_socket_namespaces(struct seen *s, const char *pid,
 	return rc;
 }
 
-/* Every process's and thread's namespace, then those held only by sockets. */
-static int walk_processes(struct seen *s, int (*fn)(int, uint32_t, void *), void *arg)
+struct foreign_walk {
+	struct seen *s;
+	int (*fn)(int, uint32_t, void *);
+	void *arg;
+	bool visit_failed;	/* the error is fn's (or seen_add's), not the read's */
+};
+
+/* Visit the new namespaces among what the foreign_sockets iterator printed. */
+static int take_foreign(const void *buf, size_t len, void *arg)
+{
+	const struct ca_foreign_sock *r = buf;
+	struct foreign_walk *w = arg;
+	int rc = 0;
+
+	if (len % sizeof(*r))
+		return -EPROTO;
+	for (size_t i = 0; !rc && i < len / sizeof(*r); i++) {
+		int pidfd, nsfd;
+
+		if (seen_has(w->s, r[i].netns))
+			continue;
+		pidfd = (int)syscall(SYS_pidfd_open, (pid_t)r[i].tgid, 0);
+		if (pidfd < 0)
+			continue;	/* it exited, and its sockets with it */
+		nsfd = socket_netns(pidfd, (int)r[i].fd);
+		close(pidfd);
+		if (nsfd >= 0)
+			rc = visit_fd(w->s, nsfd, w->fn, w->arg);
+	}
+	w->visit_failed = rc != 0;
+	return rc;
+}
+
+/* Namespaces held only by sockets, as the iterator behind link_fd finds
+ * them: one walk in the kernel instead of a question per socket. */
+static int walk_foreign_sockets(struct seen *s, int link_fd,
+				int (*fn)(int, uint32_t, void *), void *arg,
+				struct ca_error *err)
+{
+	struct foreign_walk w = { .s = s, .fn = fn, .arg = arg };
+	int fd = bpf_iter_create(link_fd), rc;
+
+	if (fd < 0)
+		return ca_errf(err, -errno, "cannot start the iterator over processes' "
+			       "sockets: %s", strerror(errno));
+	rc = ca_iter_drain(fd, read, take_foreign, &w);
+	close(fd);
+	if (rc && !w.visit_failed)
+		return ca_errf(err, rc, "reading the iterator over processes' sockets "
+			       "failed: %s", strerror(-rc));
+	return rc;
+}
+
+/* Every process's and thread's namespace, then those held only by sockets
+ * (through the iterator, or the process's descriptors if link_fd < 0). */
+static int walk_processes(struct seen *s, int link_fd, int (*fn)(int, uint32_t, void *),
+			  void *arg, struct ca_error *err)
 {
 	DIR *d = opendir("/proc");
 	char tasks[PATH_MAX];
@@ -299,16 +366,18 @@ static int walk_processes(struct seen *s, int (*fn)(int, uint32_t, void *), void
 			continue;
 		snprintf(tasks, sizeof(tasks), "/proc/%s/task", e->d_name);
 		rc = walk_dir(s, tasks, "/ns/net", true, fn, NULL, arg);
-		if (!rc)
+		if (!rc && link_fd < 0)
 			rc = walk_socket_namespaces(s, e->d_name, fn, arg);
 	}
 	closedir(d);
+	if (!rc && link_fd >= 0)
+		rc = walk_foreign_sockets(s, link_fd, fn, arg, err);
 	return rc;
 }
 
 int ca_foreach_netns(int (*fn)(int fd, uint32_t inode, void *arg),
 		     void (*skipped)(const char *path, void *arg), void *arg,
-		     struct ca_error *err)
+		     int sockets_iter, struct ca_error *err)
 {
 	struct seen s = { 0 };
 	int rc = visit_netns(&s, "/proc", "self", "/ns/net", fn, NULL, arg);
@@ -316,7 +385,7 @@ int ca_foreach_netns(int (*fn)(int fd, uint32_t inode, void *arg),
 	if (!rc)
 		rc = walk_dir(&s, "/run/netns", "", false, fn, skipped, arg);
 	if (!rc)
-		rc = walk_processes(&s, fn, arg);
+		rc = walk_processes(&s, sockets_iter, fn, arg, err);
 	free(s.ino);
 	if (rc == -ENOMEM)
 		return ca_errf(err, rc, "out of memory listing network namespaces");

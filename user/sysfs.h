@@ -34,11 +34,14 @@ int ca_open_cgroup(const char *path, uint64_t *id, struct ca_error *err);
 int ca_open_cgroup_by_id(uint64_t id, struct ca_error *err);
 
 /* Call fn(fd, inode, arg) once for every distinct network namespace that a
- * process or /run/netns holds; fd is open only during the call. A file in
- * /run/netns that is no network namespace goes to skipped(path, arg).
- * Returns 0, fn's non-zero value, or -errno. */
+ * process or /run/netns holds, or a process's socket; fd is open only during
+ * the call. A file in /run/netns that is no network namespace goes to
+ * skipped(path, arg). sockets_iter is the link of the foreign_sockets
+ * iterator (bpf/connaudit.bpf.c) that finds the sockets' namespaces in one
+ * walk, or -1 to ask about every socket descriptor of every process (slow
+ * with many: seconds for 400,000). Returns 0, fn's non-zero value, or -errno. */
 int ca_foreach_netns(int (*fn)(int fd, uint32_t inode, void *arg),
 		     void (*skipped)(const char *path, void *arg), void *arg,
-		     struct ca_error *err);
+		     int sockets_iter, struct ca_error *err);
 
 #endif

@@ -35,7 +35,7 @@ static int run(const int *s, size_t n)
 	script = s;
 	steps = n;
 	step = 0;
-	return ca_iter_drain(-1, scripted_read);
+	return ca_iter_drain(-1, scripted_read, NULL, NULL);
 }
 
 /* What a namespace with over a million sockets gives: EAGAIN, then more. */
