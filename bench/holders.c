@@ -39,6 +39,11 @@ uint32_t holders_peer(unsigned i)
 	return 127u << 24 | (second & 0xff) << 16 | subnet << 8 | host;
 }
 
+unsigned holders_peers(unsigned n)
+{
+	return (n + CONNS_PER_PEER - 1) / CONNS_PER_PEER;
+}
+
 uint64_t holders_count_in(unsigned n, uint32_t net, unsigned len)
 {
 	uint32_t mask = len ? ~0u << (32 - len) : 0;

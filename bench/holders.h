@@ -36,6 +36,8 @@ void holders_stop(struct holders *h);
 
 /* Peer (source) address of connection i, host byte order. */
 uint32_t holders_peer(unsigned i);
+/* How many distinct peers the first n connections come from. */
+unsigned holders_peers(unsigned n);
 /* How many of the first n connections come from net/len (host order). */
 uint64_t holders_count_in(unsigned n, uint32_t net, unsigned len);
 

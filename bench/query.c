@@ -12,6 +12,8 @@
  *   M key question label...          a method
  *   SKIP key reason...               a method that cannot run here
  *   Q N key round ns_per_query batch one timed batch
+ *   SIZE N sessions peers            map sizes of the load from level N on
+ *                                    (0: the default)
  *   RELOAD N ms got want             unload + load with N held (seeding)
  */
 #include <errno.h>
@@ -27,9 +29,12 @@
 
 #define MAX_LEVELS	8
 #define MAX_BATCH	1000000u
+/* connaudit load's default for each of --max-peers, --max-prefixes and
+ * --max-sessions (README, "Using it"). */
+#define LOAD_DEFAULT_SIZE	65536u
 
 struct opts {
-	const char *pin_dir;
+	struct ca_load_opts load;	/* pin dir and map sizes */
 	const char *lua_dir;
 	unsigned levels[MAX_LEVELS];
 	unsigned nlevels;
@@ -81,11 +86,11 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 	char levels[] = "1000,10000,50000";
 	int ch;
 
-	*o = (struct opts){ .rounds = 7, .batch_ns = 40000000 };
+	*o = (struct opts){ .load.quiet = true, .rounds = 7, .batch_ns = 40000000 };
 	parse_levels(o, levels);
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'p': o->pin_dir = optarg; break;
+		case 'p': o->load.pin_dir = optarg; break;
 		case 'l': o->lua_dir = optarg; break;
 		case 'n': parse_levels(o, optarg); break;
 		case 'r': o->rounds = parse_uint(optarg, 1000); break;
@@ -93,7 +98,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (!o->pin_dir || optind != argc)
+	if (!o->load.pin_dir || optind != argc)
 		usage();
 }
 
@@ -101,16 +106,15 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 
 /* Load and open. Loading before any connection exists means every count
  * comes from the live programs; RELOAD then checks the seeding path. */
-static uint64_t load_and_open(struct qctx *c, const char *pin_dir)
+static uint64_t load_and_open(struct qctx *c, const struct ca_load_opts *lo)
 {
-	struct ca_load_opts lo = { .pin_dir = pin_dir, .quiet = true };
 	struct ca_error err;
 	uint64_t t0 = bench_now_ns(), ns;
 
-	if (ca_load(&lo, &err))
+	if (ca_load(lo, &err))
 		kt_fail("load: %s", err.msg);
 	ns = bench_now_ns() - t0;
-	if (ca_open(&c->h, pin_dir, &err))
+	if (ca_open(&c->h, lo->pin_dir, &err))
 		kt_fail("open: %s", err.msg);
 	return ns;
 }
@@ -123,6 +127,40 @@ static void close_and_unload(struct qctx *c, const char *pin_dir)
 	c->h = NULL;
 	if (ca_unload(pin_dir, &err))
 		kt_fail("unload: %s", err.msg);
+}
+
+/* Map sizes for n held sessions: the defaults while they hold n, so that
+ * the figures are a default load's; else room for n sessions and their
+ * peers and a quarter more, for sessions to port 25 in other namespaces
+ * (the load audits the whole host, where other tests may be running). */
+static void size_maps(struct ca_load_opts *lo, unsigned n)
+{
+	unsigned sessions = n + n / 4, peers = holders_peers(n) + holders_peers(n) / 4;
+
+	lo->max_sessions = sessions > LOAD_DEFAULT_SIZE ? sessions : 0;
+	lo->max_peers = peers > LOAD_DEFAULT_SIZE ? peers : 0;
+}
+
+/* Before level n: a load sized for it, as a host holding n would have.
+ * A load too small for n is replaced by one that is not, whose seeding
+ * counts the sessions held so far. */
+static void fit_level(struct qctx *c, struct ca_load_opts *lo, unsigned n,
+		      const char *lua_dir)
+{
+	struct ca_load_opts want = *lo;
+
+	size_maps(&want, n);
+	if (c->h && want.max_sessions == lo->max_sessions && want.max_peers == lo->max_peers)
+		return;
+	printf("SIZE %u %u %u\n", n, want.max_sessions, want.max_peers);
+	if (c->h) {
+		/* The Lua module's handle would go stale across the reload. */
+		query_fini(c);
+		close_and_unload(c, lo->pin_dir);
+	}
+	*lo = want;
+	load_and_open(c, lo);
+	query_init(c, lua_dir);
 }
 
 /* ---- checks --------------------------------------------------------------------- */
@@ -218,12 +256,12 @@ static void describe_methods(const struct qctx *c)
 
 /* Unload and load again with the connections held: the seeding iterator,
  * not the live programs, must then find every one of them. */
-static void reload_check(struct qctx *c, const char *pin_dir, unsigned n)
+static void reload_check(struct qctx *c, const struct ca_load_opts *lo, unsigned n)
 {
 	uint64_t ns;
 
-	close_and_unload(c, pin_dir);
-	ns = load_and_open(c, pin_dir);
+	close_and_unload(c, lo->pin_dir);
+	ns = load_and_open(c, lo);
 	for (int qi = 0; qi < Q_NR; qi++)
 		printf("RELOAD %u %.1f %s %llu %llu\n", n, ns / 1e6, c->q[qi].cidr,
 		       (unsigned long long)query_connaudit(c, qi),
@@ -239,19 +277,19 @@ int main(int argc, char **argv)
 	parse_opts(&o, argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	/* The Lua module finds the maps the way its users' scripts would. */
-	setenv(CA_ENV_PIN_DIR, o.pin_dir, 1);
-	load_and_open(&c, o.pin_dir);
-	query_init(&c, o.lua_dir);
+	setenv(CA_ENV_PIN_DIR, o.load.pin_dir, 1);
+	fit_level(&c, &o.load, o.levels[0], o.lua_dir);
 	describe_methods(&c);
 	holders_start(&h, c.port);
 	for (unsigned l = 0; l < o.nlevels; l++) {
+		fit_level(&c, &o.load, o.levels[l] > h.held ? o.levels[l] : h.held, o.lua_dir);
 		set_level(&c, &h, o.levels[l]);
 		time_level(&c, o.levels[l], &o);
 	}
 	/* The Lua module's handle would go stale across the reload. */
 	query_fini(&c);
-	reload_check(&c, o.pin_dir, h.held);
+	reload_check(&c, &o.load, h.held);
 	holders_stop(&h);
-	close_and_unload(&c, o.pin_dir);
+	close_and_unload(&c, o.load.pin_dir);
 	return 0;
 }

@@ -3,6 +3,7 @@
 # Input (one record per line, written by query.c, churn.c and run.sh):
 #   M key cidr label...            SKIP key reason...
 #   Q N key round ns batch
+#   SIZE N sessions peers          map sizes of the query load from N on (0: default)
 #   RELOAD N ms cidr got want      MEM size name entries bytes
 #   OTHERS n                       programs of other tests on the tracepoint
 #   P config link run_cnt run_time_ns conns
@@ -81,6 +82,11 @@ $1 == "SKIP" { skip[$2] = label_from(3) }
 $1 == "Q" {
 	if (!(($2) in seen_level)) { seen_level[$2] = 1; level[++nlevels] = $2 }
 	add("q " $2 " " $3, $5)
+}
+$1 == "SIZE" {
+	size_sessions = $3; size_peers = $4
+	if ($3 || $4) size_note = size_note (size_note ? "; " : "") "from N=" thousands($2) \
+	    ": " size_flags()
 }
 $1 == "RELOAD" {
 	reload_n = $2; reload_ms = $3
@@ -185,6 +191,9 @@ function query_targets(    n, r, lo, hi, l, worst, c, lua, s) {
 	row("target", "configured-prefix query vs sock_diag dump, N=" thousands(n),
 	    sprintf("%.0f× faster", r), "", ">= 1000× " verdict(r >= 1000))
 	lo = level[1]; hi = level[nlevels]
+	# Issue 18 states the any-mask goal at 50k and asks that it hold at 200k.
+	if (nearest_level(50000) != hi)
+		mask_targets(nearest_level(50000))
 	mask_targets(hi)
 	r = median("q " hi " c_agg") / median("q " lo " c_agg")
 	row("target", "configured-prefix query, N=" thousands(hi) " / N=" thousands(lo),
@@ -224,11 +233,23 @@ function bpf_targets(k, what, goal,    l, r, worst, s) {
 	    ">= " goal "× " verdict(worst >= goal))
 }
 
+# The load's map sizes beyond the defaults, as `connaudit load` options.
+function size_flags() {
+	return (size_sessions ? "--max-sessions " size_sessions : "default --max-sessions") \
+	    (size_peers ? " --max-peers " size_peers : " default --max-peers")
+}
+
 function query_checks() {
-	if (reload_n != "")
-		row("check", "unload + load with " thousands(reload_n) " held: seeded counts " \
-		    "(got/want " reload_detail ")", sprintf("load %.0f ms", reload_ms), "",
-		    reload_bad ? "FAIL" : "PASS")
+	if (reload_n == "")
+		return
+	row("check", "unload + load with " thousands(reload_n) " held: seeded counts " \
+	    "(got/want " reload_detail ")", sprintf("load %.0f ms", reload_ms), "",
+	    reload_bad ? "FAIL" : "PASS")
+	if (reload_n < 200000)
+		return
+	row("target", "load including seeding with " thousands(reload_n) " held (" \
+	    size_flags() ")",
+	    sprintf("%.0f ms", reload_ms), "", "< 3 s " verdict(reload_ms < 3000))
 }
 
 # Median over rounds of x(config) / x(bare) in the same round, for x the
@@ -370,6 +391,15 @@ function memory_rows(    name, lo, hi, total, what) {
 			    bytes((mem[hi, name] - mem[lo, name]) / (hi - lo)),
 			    sprintf("%s at %d entries", bytes(mem[lo, name]), lo), "")
 		}
+	# Its slots: twice the entries of ca_peers and ca_prefixes, rounded up
+	# to a power of two; both double from lo to hi.
+	if ("ca_table" in mem_name)
+		row("memory", "ca_table bytes per ca_peers or ca_prefixes entry (two 32-byte " \
+		    "slots; more where the power-of-two rounding adds slots): (memlock at " \
+		    hi " - at " lo ") / (2 × " lo ") entries",
+		    bytes((mem[hi, "ca_table"] - mem[lo, "ca_table"]) / (2 * (hi - lo))),
+		    sprintf("%s at %d slots", bytes(mem[lo, "ca_table"]),
+			    mem_entries[lo, "ca_table"]), "")
 	total = 0
 	for (name in mem_name)
 		total += mem[lo, name]
@@ -382,6 +412,10 @@ END {
 	print "|---|---|---|---|---|"
 	if (quick)
 		row("note", "BENCH_QUICK=1: tiny N, 1-2 rounds; a smoke run, not results", "", "", "")
+	if (size_note)
+		row("note", "query maps sized for the sessions held (a reload, which seeds " \
+		    "them, before the level that needs it) " size_note "; default sizes below",
+		    "", "", "")
 	query_rows()
 	query_targets()
 	query_checks()
