@@ -49,11 +49,16 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Set by the loader between open and load; the verifier prunes by it. */
 const volatile struct ca_config cfg;
 
-/* Seeding runs the iterator twice per network namespace: pass 1 records
- * listening ports, pass 2 counts the established sockets on them. Set by the
- * loader, which also gives each namespace a new seed_gen. */
-int seed_pass;
+/* Seeding runs the iterator once per network namespace: the kernel walks
+ * the listening sockets before the others, so the listeners' ports are
+ * known before the sessions on them. Should a listener come after a socket
+ * passed over for want of one, seed_rerun asks the loader for another pass
+ * (admission is idempotent). Each pass over a namespace walks the
+ * established-socket hash table that all namespaces share, so a second pass
+ * per namespace would double the load time with many sessions held. The
+ * loader gives each namespace a new seed_gen and clears the flags. */
 __u32 seed_gen;
+bool seed_passed_over, seed_rerun;
 
 /* ca_peers and ca_prefixes share a layout; the loader sets their sizes. */
 #define INDEX_MAP(name)						\
@@ -1168,14 +1173,17 @@ int seed(struct bpf_iter__tcp *ctx)
 	if (!gen)
 		return 0;	/* cannot happen: the array holds every port */
 
-	if (seed_pass == 1) {
-		if (state == TCP_LISTEN)
-			*gen = seed_gen;
+	if (state == TCP_LISTEN) {
+		if (seed_passed_over)
+			seed_rerun = true;
+		*gen = seed_gen;
 		return 0;
 	}
 	/* Inbound if a listener holds the local port (see README: seeding). */
-	if (*gen != seed_gen)
+	if (*gen != seed_gen) {
+		seed_passed_over = true;
 		return 0;
+	}
 	if ((cfg.flags & CA_CFG_CGROUP) && !in_audited_cgroup(sk))
 		return 0;
 	bool marked = may_hold_mark(sk);

@@ -24,11 +24,10 @@ struct seed_run {
 
 /* One pass of the iterator over the caller's current network namespace:
  * the iterator walks the namespace of the process that creates it. */
-static int run_iter_pass(struct seed_run *run, int pass)
+static int run_iter_pass(struct seed_run *run)
 {
 	int fd, rc;
 
-	run->skel->bss->seed_pass = pass;
 	fd = bpf_iter_create(run->link_fd);
 	if (fd < 0)
 		return ca_errf(run->err, -errno, "cannot start the seeding iterator: %s",
@@ -50,9 +49,13 @@ static int seed_netns(int fd, uint32_t inode, void *arg)
 			       "its sessions: %s", inode, strerror(errno));
 	/* A new generation: listeners recorded in other namespaces do not match. */
 	run->skel->bss->seed_gen++;
-	rc = run_iter_pass(run, 1);
-	if (!rc)
-		rc = run_iter_pass(run, 2);
+	run->skel->bss->seed_passed_over = false;
+	run->skel->bss->seed_rerun = false;
+	rc = run_iter_pass(run);
+	/* A kernel that walked a listener after sessions: every listener is
+	 * known now, and the sessions already counted are not counted again. */
+	if (!rc && run->skel->bss->seed_rerun)
+		rc = run_iter_pass(run);
 	run->report->namespaces++;
 	return rc;
 }
