@@ -84,6 +84,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ca_table SEC(".maps");
 
+/* Which slots of ca_table are in use (CA_PIN_TABLE_USED); sized and frozen
+ * by the loader like ca_table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ca_table_used SEC(".maps");
+
 /* The loader sets the size (--max-sessions). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -278,11 +289,31 @@ static __always_inline bool same_key(const struct ca_key *a, const struct ca_key
 	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2];
 }
 
-/* Free a slot this program claimed (for an insert, or DEAD to reclaim). */
-static __always_inline void free_slot(struct ca_slot *s, __u32 version)
+/* Slot i's bit in ca_table_used. Only the owner of a claimed (or DEAD) slot
+ * changes it: set after the claim, cleared before the slot is FREE again,
+ * so a LIVE slot's bit is always set, and a clear never undoes the set of
+ * the slot's next claimer. */
+static __always_inline void mark_used(__u32 i, bool used)
+{
+	__u32 w = i / 64;
+	__u64 *word = bpf_map_lookup_elem(&ca_table_used, &w);
+	__u64 bit = 1ull << (i % 64);
+
+	if (!word)
+		return;
+	if (used)
+		__sync_fetch_and_or(word, bit);
+	else
+		__sync_fetch_and_and(word, ~bit);
+}
+
+/* Free slot i, which this program claimed (for an insert, or DEAD to
+ * reclaim). */
+static __always_inline void free_slot(__u32 i, struct ca_slot *s, __u32 version)
 {
 	__u32 next = (version | 3u) + 1;	/* the next FREE version */
 
+	mark_used(i, false);
 	__sync_val_compare_and_swap(&s->word, SLOT_WORD(version, 0), SLOT_WORD(next, 0));
 }
 
@@ -313,6 +344,7 @@ __noinline int table_claim(const struct ca_key *key, struct ca_ref *ref)
 		if (CA_SLOT_STATE(v) != CA_SLOT_FREE ||
 		    __sync_val_compare_and_swap(&s->word, old, SLOT_WORD(v + 1, 0)) != old)
 			continue;
+		mark_used(ca_probe_slot(&seq, p), true);
 		s->key = k;
 		ref->slot = ca_probe_slot(&seq, p);
 		ref->version = v + 2;
@@ -336,7 +368,7 @@ static long reclaim_one(void *map, const struct ca_key *key, struct ca_ref *ref,
 	    SLOT_WORD(v, 0))
 		return 0;
 	bpf_map_delete_elem(map, key);
-	free_slot(s, v + 1);
+	free_slot(ref->slot, s, v + 1);
 	stat_inc(CA_STAT_RECLAIMED);
 	ctx->any = true;
 	return 0;
@@ -477,7 +509,7 @@ static __always_inline int counter_inc(void *map, const struct ca_key *key, bool
 				*slot = fresh.slot;
 				return 0;
 			}
-			free_slot(s, fresh.version - 1);
+			free_slot(fresh.slot, s, fresh.version - 1);
 		}
 		if (err == -E2BIG && !reclaimed) {
 			reclaimed = true;

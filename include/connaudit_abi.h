@@ -27,6 +27,7 @@
 #define CA_PIN_PREFIXES	"ca_prefixes"	/* where each configured prefix's and per-port
 					 * total's count is */
 #define CA_PIN_TABLE	"ca_table"	/* the counts, mapped into readers' memory */
+#define CA_PIN_TABLE_USED "ca_table_used"	/* a bit per ca_table slot in use */
 #define CA_PIN_MARKS	"ca_marks"	/* per socket cookie: the key each counted socket holds */
 #define CA_PIN_STATS	"ca_stats"	/* per-CPU event counters */
 #define CA_PIN_HEALTH	"ca_health"	/* anything that makes a count incomplete */
@@ -95,6 +96,12 @@ struct ca_slot {
 	};
 	struct ca_key key;
 };
+
+/* ca_table_used: a BPF_F_MMAPABLE array of __u64, frozen and mapped like
+ * ca_table, bit i % 64 of word i / 64 set while slot i is not FREE (set when
+ * it is claimed, cleared once it is FREE again), so that a reader going
+ * through the whole table reads only the slots in use. */
+#define CA_TABLE_USED_WORDS(slots)	(((slots) + 63) / 64)
 
 #define CA_SLOT_FREE	0u
 #define CA_SLOT_CLAIMED	1u

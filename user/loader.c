@@ -320,6 +320,9 @@ static int freeze_table(struct connaudit_bpf *skel, struct ca_error *err)
 {
 	if (bpf_map_freeze(bpf_map__fd(skel->maps.ca_table)))
 		return ca_errf(err, -errno, "cannot freeze %s: %s", CA_PIN_TABLE, strerror(errno));
+	if (bpf_map_freeze(bpf_map__fd(skel->maps.ca_table_used)))
+		return ca_errf(err, -errno, "cannot freeze %s: %s", CA_PIN_TABLE_USED,
+			       strerror(errno));
 	return 0;
 }
 
@@ -341,6 +344,7 @@ static int open_and_load(struct connaudit_bpf **out, const char *pin_root,
 	bpf_map__set_max_entries(skel->maps.ca_marks, c->max_sessions);
 	bpf_map__set_max_entries(skel->maps.ca_rates, c->max_rates);
 	bpf_map__set_max_entries(skel->maps.ca_table, c->table_slots);
+	bpf_map__set_max_entries(skel->maps.ca_table_used, CA_TABLE_USED_WORDS(c->table_slots));
 	bpf_program__set_autoload(skel->progs.on_sockops, c->flags & CA_CFG_CGROUP);
 	rc = connaudit_bpf__load(skel);
 	if (rc) {
@@ -468,7 +472,8 @@ static int grant_readers(const char *pin_dir, const struct ca_load_opts *o,
 	static const char *const maps[] = { CA_PIN_PEERS, CA_PIN_PREFIXES, CA_PIN_MARKS,
 					    CA_PIN_STATS, CA_PIN_HEALTH, CA_PIN_CONFIG,
 					    CA_PIN_RATES, CA_PIN_REMOTE, CA_PIN_CLUSTER,
-					    CA_PIN_ADMITS, CA_PIN_REMOTE_RATES, CA_PIN_TABLE };
+					    CA_PIN_ADMITS, CA_PIN_REMOTE_RATES, CA_PIN_TABLE,
+					    CA_PIN_TABLE_USED };
 	unsigned mode = o->mode ? o->mode : 0640;
 	char path[PATH_MAX], parent[PATH_MAX];
 	struct stat st;
@@ -479,7 +484,8 @@ static int grant_readers(const char *pin_dir, const struct ca_load_opts *o,
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		if (ca_join_path(path, sizeof(path), pin_dir, maps[i]) ||
 		    chown(path, 0, o->gid) ||
-		    chmod(path, strcmp(maps[i], CA_PIN_TABLE) ? mode : table_mode(mode)))
+		    chmod(path, strncmp(maps[i], CA_PIN_TABLE, strlen(CA_PIN_TABLE)) ? mode :
+			  table_mode(mode)))
 			return ca_errf(err, -errno, "cannot give group %u access to %s: %s",
 				       o->gid, path, strerror(errno));
 	}

@@ -11,12 +11,13 @@
 
 struct ca_table {
 	const struct ca_slot *slot;	/* the mapping, NULL until mapped */
-	size_t len;			/* bytes mapped */
+	const uint64_t *used;		/* ca_table_used, mapped: a bit per slot */
+	size_t len, used_len;		/* bytes mapped */
 	uint32_t slots;			/* a power of two */
 	uint64_t seed;
 };
 
-/* Map pin_dir's ca_table (slots and seed from cfg). Needs a read-write
+/* Map pin_dir's ca_table and ca_table_used (slots and seed from cfg). Needs a read-write
  * descriptor (a frozen map refuses writes anyway): root, or the group given
  * to `load --group`. Returns 0 or -errno with a message. */
 int ca_table_map(struct ca_table *t, const char *pin_dir, const struct ca_config *cfg,
