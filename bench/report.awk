@@ -180,11 +180,11 @@ function mask_targets(n,    r, worst, k, i, s, nk) {
 	    "sock_diag dump, N=" thousands(n), sprintf("%.1f× faster", r), "",
 	    ">= 50× " verdict(r >= 50))
 	if (r < 50)
-		row("note", "the scan reads every slot of the mapped count table (its size " \
-		    "is set by --max-peers and --max-prefixes, not by the sessions held): " \
-		    "memory bandwidth is its floor. Summing from more lookups would read " \
-		    "more: the /16s of a /2 are 16,384 keys, mostly absent, and an absent " \
-		    "key reads its whole probe sequence (32 slots)", "",
+		row("note", "the scan reads every table slot in use (the bitmap " \
+		    "ca_table_used skips the free ones): one read of each key held is its " \
+		    "floor. Summing from more lookups would read more: the /16s of a /2 are " \
+		    "16,384 keys, mostly absent, and an absent key reads its whole probe " \
+		    "sequence (32 slots)", "",
 		    "", "")
 	r = median("q " n " c_exact") / median("q " level[1] " c_exact")
 	row("target", "unconfigured mask summed from lookups (" mcidr["c_exact"] "), N=" \
